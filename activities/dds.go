@@ -1,0 +1,289 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/order"
+	"github.com/orderflow/orderflow/vault"
+)
+
+// vaultRows holds one batch's Data Vault rows as column arrays, one entry
+// per key (deduplicated), ready for INSERT … SELECT FROM unnest(…).
+type vaultRows struct {
+	seen map[seenKey]bool
+
+	userPK, productPK, categoryPK, restaurantPK, orderPK []uuid.UUID
+	userID, productID, categoryName, restaurantID        []string
+	orderID                                              []int64
+	orderDT                                              []time.Time
+
+	links [4]struct{ pk, a, b []uuid.UUID } // order_product, product_restaurant, product_category, order_user
+
+	unPK            []uuid.UUID
+	unName, unLogin []*string
+	unHD            []uuid.UUID
+	pnPK, pnHD      []uuid.UUID
+	pnName          []string
+	rnPK, rnHD      []uuid.UUID
+	rnName          []string
+	ocPK, ocHD      []uuid.UUID
+	ocCost, ocPay   []string
+	osPK, osHD      []uuid.UUID
+	osStatus        []string
+	osUpdate        []time.Time
+}
+
+const (
+	linkOrderProduct = iota
+	linkProductRestaurant
+	linkProductCategory
+	linkOrderUser
+)
+
+type seenKey struct {
+	table int
+	key   uuid.UUID
+}
+
+// first reports whether key k of the given table is seen for the first time in this batch.
+func (v *vaultRows) first(table int, k uuid.UUID) bool {
+	sk := seenKey{table, k}
+	if v.seen[sk] {
+		return false
+	}
+	v.seen[sk] = true
+	return true
+}
+
+func (v *vaultRows) link(kind int, a, b uuid.UUID) {
+	pk := vault.Link(a, b)
+	if !v.first(10+kind, pk) {
+		return
+	}
+	l := &v.links[kind]
+	l.pk, l.a, l.b = append(l.pk, pk), append(l.a, a), append(l.b, b)
+}
+
+// add folds one enriched order (the batch's current version) into the rows.
+func (v *vaultRows) add(e order.Enriched, updateTS time.Time) error {
+	p := e.Payload
+	orderDT, err := order.ParseTime(p.Date)
+	if err != nil {
+		return fmt.Errorf("order %d: date: %w", e.ObjectID, err)
+	}
+	oPK := vault.OrderHub(e.ObjectID)
+	uPK := vault.Hub(p.User.ID)
+	rPK := vault.Hub(p.Restaurant.ID)
+	if v.first(1, oPK) {
+		v.orderPK, v.orderID, v.orderDT = append(v.orderPK, oPK), append(v.orderID, e.ObjectID), append(v.orderDT, orderDT)
+		cost, pay := vault.Num(p.Cost), vault.Num(p.Payment)
+		v.ocPK, v.ocCost, v.ocPay = append(v.ocPK, oPK), append(v.ocCost, cost), append(v.ocPay, pay)
+		v.ocHD = append(v.ocHD, vault.HashDiff(oPK, cost, pay))
+		v.osPK, v.osStatus, v.osUpdate = append(v.osPK, oPK), append(v.osStatus, p.Status), append(v.osUpdate, updateTS)
+		v.osHD = append(v.osHD, vault.HashDiff(oPK, p.Status, vault.Time(updateTS)))
+	}
+	if v.first(2, uPK) {
+		v.userPK, v.userID = append(v.userPK, uPK), append(v.userID, p.User.ID)
+		if p.User.Name != nil {
+			v.unPK, v.unName, v.unLogin = append(v.unPK, uPK), append(v.unName, p.User.Name), append(v.unLogin, p.User.Login)
+			v.unHD = append(v.unHD, vault.HashDiff(uPK, vault.Opt(p.User.Name), vault.Opt(p.User.Login)))
+		}
+	}
+	if v.first(3, rPK) {
+		v.restaurantPK, v.restaurantID = append(v.restaurantPK, rPK), append(v.restaurantID, p.Restaurant.ID)
+		v.rnPK, v.rnName = append(v.rnPK, rPK), append(v.rnName, p.Restaurant.Name)
+		v.rnHD = append(v.rnHD, vault.HashDiff(rPK, p.Restaurant.Name))
+	}
+	v.link(linkOrderUser, oPK, uPK)
+	for _, pr := range p.Products {
+		pPK := vault.Hub(pr.ID)
+		cPK := vault.Hub(pr.Category)
+		if v.first(4, pPK) {
+			v.productPK, v.productID = append(v.productPK, pPK), append(v.productID, pr.ID)
+			v.pnPK, v.pnName = append(v.pnPK, pPK), append(v.pnName, pr.Name)
+			v.pnHD = append(v.pnHD, vault.HashDiff(pPK, pr.Name))
+		}
+		if v.first(5, cPK) {
+			v.categoryPK, v.categoryName = append(v.categoryPK, cPK), append(v.categoryName, pr.Category)
+		}
+		v.link(linkOrderProduct, oPK, pPK)
+		v.link(linkProductRestaurant, pPK, rPK)
+		v.link(linkProductCategory, pPK, cPK)
+	}
+	return nil
+}
+
+// LoadDdsVault loads the batch's orders into the Data Vault: keys computed
+// here, one INSERT … SELECT FROM unnest(…) per table, all in one transaction.
+// Every statement is idempotent, so a retry adds no row.
+func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsResult, error) {
+	defer heartbeat(ctx)()
+	res := LoadDdsResult{Rows: map[string]int64{}}
+	rows, err := a.Pool.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
+	if err != nil {
+		return res, classify(fmt.Errorf("read stg.batch_orders: %w", err))
+	}
+	v := &vaultRows{seen: map[seenKey]bool{}}
+	for rows.Next() {
+		var id int64
+		var updateTS time.Time
+		var body string
+		if err := rows.Scan(&id, &updateTS, &body); err != nil {
+			rows.Close()
+			return res, classify(err)
+		}
+		var e order.Enriched
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			rows.Close()
+			return res, permanent("CorruptBatchRow", fmt.Errorf("stg.batch_orders order %d: %w", id, err))
+		}
+		if err := v.add(e, updateTS); err != nil {
+			rows.Close()
+			return res, permanent("CorruptBatchRow", err)
+		}
+		res.Orders++
+	}
+	if err := rows.Err(); err != nil {
+		return res, classify(err)
+	}
+	ldt, src := in.Batch.LoadDT, vault.LoadSrc
+	type stmt struct {
+		table string
+		args  []any
+	}
+	stmts := []stmt{
+		{"h_user", []any{v.userPK, v.userID, ldt, src}},
+		{"h_product", []any{v.productPK, v.productID, ldt, src}},
+		{"h_category", []any{v.categoryPK, v.categoryName, ldt, src}},
+		{"h_restaurant", []any{v.restaurantPK, v.restaurantID, ldt, src}},
+		{"h_order", []any{v.orderPK, v.orderID, v.orderDT, ldt, src}},
+		{"l_order_product", linkArgs(v.links[linkOrderProduct], ldt)},
+		{"l_product_restaurant", linkArgs(v.links[linkProductRestaurant], ldt)},
+		{"l_product_category", linkArgs(v.links[linkProductCategory], ldt)},
+		{"l_order_user", linkArgs(v.links[linkOrderUser], ldt)},
+		{"s_user_names", []any{v.unPK, v.unName, v.unLogin, v.unHD, ldt, src}},
+		{"s_product_names", []any{v.pnPK, v.pnName, v.pnHD, ldt, src}},
+		{"s_restaurant_names", []any{v.rnPK, v.rnName, v.rnHD, ldt, src}},
+		{"s_order_cost", []any{v.ocPK, v.ocCost, v.ocPay, v.ocHD, ldt, src}},
+		{"s_order_status", []any{v.osPK, v.osStatus, v.osUpdate, v.osHD, ldt, src}},
+	}
+	if res.Orders == 0 {
+		return res, nil
+	}
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		for _, s := range stmts {
+			batch.Queue(db.Query("dds_"+s.table), s.args...)
+		}
+		br := tx.SendBatch(ctx, batch)
+		for _, s := range stmts {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("insert dds.%s: %w", s.table, err)
+			}
+			res.Rows[s.table] = tag.RowsAffected()
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return res, classify(err)
+	}
+	return res, nil
+}
+
+func linkArgs(l struct{ pk, a, b []uuid.UUID }, ldt time.Time) []any {
+	return []any{l.pk, l.a, l.b, ldt, vault.LoadSrc}
+}
+
+// userCounters is the message of SPEC 7.
+type userCounters struct {
+	UserID     string                   `json:"user_id"`
+	Categories map[string]categoryCount `json:"categories"`
+	Products   map[string]productCount  `json:"products"`
+}
+
+type categoryCount struct {
+	CategoryName string `json:"category_name"`
+	OrderCnt     int    `json:"order_cnt"`
+}
+
+type productCount struct {
+	ProductName string `json:"product_name"`
+	OrderCnt    int    `json:"order_cnt"`
+}
+
+// EmitCounters folds the batch's orders into the per-user counters (only
+// what changed: an order's contribution is added, kept or taken back) and
+// publishes the touched users' cumulative counters to dds-service-orders.
+// It holds the counters lock from the first change until the messages are
+// acknowledged, so concurrent pipelines publish each user's states in order.
+func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCountersResult, error) {
+	defer heartbeat(ctx)()
+	var res EmitCountersResult
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, db.Query("counters_lock")); err != nil {
+			return fmt.Errorf("counters lock: %w", err)
+		}
+		tag, err := tx.Exec(ctx, db.Query("dds_apply_product_counts"), in.Batch.BatchID)
+		if err != nil {
+			return fmt.Errorf("apply product counts: %w", err)
+		}
+		res.ProductChanges = tag.RowsAffected()
+		if tag, err = tx.Exec(ctx, db.Query("dds_apply_category_counts"), in.Batch.BatchID); err != nil {
+			return fmt.Errorf("apply category counts: %w", err)
+		}
+		res.CategoryChanges = tag.RowsAffected()
+		rows, err := tx.Query(ctx, db.Query("dds_user_counters"), in.Batch.BatchID)
+		if err != nil {
+			return fmt.Errorf("read counters: %w", err)
+		}
+		users := map[string]*userCounters{}
+		var order []string
+		for rows.Next() {
+			var user, kind, key, name string
+			var cnt int
+			if err := rows.Scan(&user, &kind, &key, &name, &cnt); err != nil {
+				rows.Close()
+				return err
+			}
+			u := users[user]
+			if u == nil {
+				u = &userCounters{UserID: user, Categories: map[string]categoryCount{}, Products: map[string]productCount{}}
+				users[user] = u
+				order = append(order, user)
+			}
+			switch kind {
+			case "product":
+				u.Products[key] = productCount{ProductName: name, OrderCnt: cnt}
+			case "category":
+				u.Categories[key] = categoryCount{CategoryName: name, OrderCnt: cnt}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read counters: %w", err)
+		}
+		recs := make([]*kgo.Record, 0, len(order))
+		for _, id := range order {
+			body, _ := json.Marshal(users[id])
+			recs = append(recs, &kgo.Record{Topic: a.Cfg.Kafka.DdsTopic, Key: []byte(id), Value: body})
+		}
+		if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return transient(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.DdsTopic, err))
+		}
+		res.Users = len(recs)
+		return nil
+	})
+	if err != nil {
+		return res, classify(err)
+	}
+	return res, nil
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/orderflow/orderflow/devstack"
+	"github.com/orderflow/orderflow/health"
+	"github.com/orderflow/orderflow/kafkaio"
+	"github.com/orderflow/orderflow/starter"
+	"github.com/orderflow/orderflow/workers"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+)
+
+// cmdDev runs the whole local stack in one process tree: the kfake broker
+// (persisting to DATA_DIR/kafka), the Temporal dev server (DATA_DIR/temporal.db),
+// the workers of every role, the schedules, the simulator (unless
+// ORDERFLOW_DEMO=0) and a progress line. Ctrl-C stops it; state survives.
+func cmdDev(ctx context.Context, e *env, args []string) error {
+	fs := flags("dev", "dev")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := e.cfg
+	cfg.WorkerRoles = []string{"stg", "dds", "cdm"}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+
+	cluster, err := devstack.StartBroker(devstack.BrokerOptions{
+		Addr: cfg.Kafka.Brokers[0], DataDir: filepath.Join(dataDir, "kafka"), Partitions: cfg.Kafka.Partitions,
+		Topics: []string{cfg.Kafka.InputTopic, cfg.Kafka.StgTopic, cfg.Kafka.DdsTopic},
+	})
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	e.log.Info("kafka broker (kfake) started", "addr", cfg.Kafka.Brokers[0], "data", filepath.Join(dataDir, "kafka"))
+
+	bin, err := devstack.TemporalBin()
+	if err != nil {
+		return err
+	}
+	port, err := portOf(cfg.Temporal.Address)
+	if err != nil {
+		return fmt.Errorf("TEMPORAL_ADDRESS: %w", err)
+	}
+	tlog, err := os.OpenFile(filepath.Join(dataDir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer tlog.Close()
+	e.log.Info("starting the Temporal dev server", "addr", cfg.Temporal.Address, "log", tlog.Name())
+	ts, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
+		Bin: bin, DBFile: filepath.Join(dataDir, "temporal.db"), Port: port, UIPort: 8233, Log: tlog,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := ts.Stop(); err != nil {
+			e.log.Warn("temporal dev server stop", "err", err)
+		}
+	}()
+
+	var pool *pgxpool.Pool
+	var rdb redis.UniversalClient
+	var cl *kgo.Client
+	var tc client.Client
+	app := workers.App(cfg, e.log, fx.Populate(&pool, &rdb, &cl, &tc))
+	if err := app.Start(ctx); err != nil {
+		return err
+	}
+	defer app.Stop(context.Background()) //nolint:errcheck // logged by fx
+	ids, err := starter.Ensure(ctx, tc, cfg)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(e.out, `
+orderflow is running.
+  Temporal UI   %s/namespaces/%s/schedules  (schedules %v, every %s)
+  Kafka         %s  topics %s, %s, %s
+  PostgreSQL    %s
+  Redis         %s
+  data          %s
+Ctrl-C stops everything; state survives a restart.
+
+`, ts.UIURL(), cfg.Temporal.Namespace, ids, cfg.Pipeline.ScheduleInterval, cfg.Kafka.Brokers[0],
+		cfg.Kafka.InputTopic, cfg.Kafka.StgTopic, cfg.Kafka.DdsTopic, redactDSN(cfg.PGDSN), cfg.Redis.Addr, dataDir)
+
+	simDone := make(chan error, 1)
+	if cfg.Demo {
+		go func() { simDone <- simulate(ctx, e, rdb, cl, cfg.Sim.HistoryOrders, cfg.Sim.PerMinute) }()
+	} else {
+		e.log.Info("ORDERFLOW_DEMO=0: no simulator; produce real orders to the input topic")
+	}
+	// The first batch need not wait for the schedule's first tick.
+	if err := starter.Trigger(ctx, tc, cfg); err != nil {
+		e.log.Warn("trigger", "err", err)
+	}
+	progress(ctx, e, pool, cl, ts, simDone)
+	fmt.Fprintln(e.out, "stopping…")
+	return nil
+}
+
+// progress prints a status line every 5 s while records wait, every minute
+// otherwise, until ctx ends or the Temporal server dies.
+func progress(ctx context.Context, e *env, pool *pgxpool.Pool, cl *kgo.Client, ts *devstack.TemporalServer, simDone <-chan error) {
+	adm := kafkaio.Admin(cl)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	var last time.Time
+	start := time.Now()
+	drained := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ts.Done():
+			e.log.Error("the Temporal dev server exited; see DATA_DIR/temporal.log")
+			return
+		case err := <-simDone:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				e.log.Error("simulator stopped", "err", err)
+			}
+		case <-t.C:
+			rep, err := health.Take(ctx, e.cfg, pool, adm)
+			if err != nil {
+				e.log.Warn("status", "err", err)
+				continue
+			}
+			if rep.TotalLag > 0 || time.Since(last) > time.Minute {
+				fmt.Fprintf(e.out, "%s  %s\n", time.Now().Format("15:04:05"), rep)
+				last = time.Now()
+			}
+			if rep.TotalLag == 0 && rep.StgOrders > 0 && !drained {
+				drained = true
+				fmt.Fprintf(e.out, "%s  caught up: backlog drained %s after start\n", time.Now().Format("15:04:05"), time.Since(start).Round(time.Second))
+			}
+		}
+	}
+}
+
+func portOf(addr string) (int, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(p)
+}
+
+func redactDSN(dsn string) string {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return "(unparsable PG_DSN)"
+	}
+	c := cfg.ConnConfig
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}

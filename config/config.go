@@ -1,0 +1,256 @@
+// Package config reads orderflow's settings from the environment, once per
+// process. Every setting has a default that works on the local stack; the
+// README's configuration table lists them all.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of an orderflow process.
+type Config struct {
+	Kafka    Kafka
+	PGDSN    string
+	Redis    Redis
+	Temporal Temporal
+	Pipeline Pipeline
+
+	DashboardAddr string
+	HealthAddr    string
+	DataDir       string
+	LogFormat     string
+	LogLevel      string
+	WorkerRoles   []string
+	Demo          bool
+	Sim           Simulator
+}
+
+// Kafka holds the broker address, topic names, consumer group and security options.
+type Kafka struct {
+	Brokers       []string
+	InputTopic    string
+	StgTopic      string
+	DdsTopic      string
+	Group         string
+	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	SASLUser      string
+	SASLPassword  string
+	TLS           bool
+	TLSCAFile     string
+	TLSSkipVerify bool
+	Partitions    int // partitions of the topics the local broker creates
+}
+
+// Redis holds the reference-data store's address and credentials.
+type Redis struct {
+	Addr     string
+	Username string
+	Password string
+	DB       int
+	TLS      bool
+}
+
+// Temporal holds the Temporal frontend address, namespace and task queues.
+type Temporal struct {
+	Address         string
+	Namespace       string
+	TaskQueuePrefix string
+}
+
+// TaskQueue names the task queue of a worker role (stg, dds or cdm).
+func (t Temporal) TaskQueue(role string) string { return t.TaskQueuePrefix + "-" + role }
+
+// Pipeline holds the batch and schedule settings.
+type Pipeline struct {
+	BatchSize        int
+	DrainBatchSize   int
+	ScheduleInterval time.Duration
+	ScheduleID       string
+	Shards           int
+	RunTimeout       time.Duration
+	FetchWait        time.Duration
+}
+
+// Simulator holds the order-service simulator's settings.
+type Simulator struct {
+	Seed          int64
+	Users         int
+	Restaurants   int
+	HistoryOrders int
+	PerMinute     float64
+}
+
+// Secret hides a credential when printed.
+func Secret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "******"
+}
+
+// FromEnv reads the configuration from the process environment.
+func FromEnv() (Config, error) { return Load(os.LookupEnv) }
+
+// Load reads the configuration through lookup (os.LookupEnv in production, a
+// map in tests) and reports every malformed value at once.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	r := reader{lookup: lookup}
+	c := Config{
+		Kafka: Kafka{
+			Brokers:       r.list("KAFKA_BROKERS", "127.0.0.1:9092"),
+			InputTopic:    r.str("KAFKA_INPUT_TOPIC", "order-service_orders"),
+			StgTopic:      r.str("KAFKA_STG_TOPIC", "stg-service-orders"),
+			DdsTopic:      r.str("KAFKA_DDS_TOPIC", "dds-service-orders"),
+			Group:         r.str("KAFKA_GROUP", "orderflow"),
+			SASLMechanism: strings.ToUpper(r.str("KAFKA_SASL_MECHANISM", "")),
+			SASLUser:      r.str("KAFKA_SASL_USERNAME", ""),
+			SASLPassword:  r.str("KAFKA_SASL_PASSWORD", ""),
+			TLS:           r.boolean("KAFKA_TLS", false),
+			TLSCAFile:     r.str("KAFKA_TLS_CA_FILE", ""),
+			TLSSkipVerify: r.boolean("KAFKA_TLS_SKIP_VERIFY", false),
+			Partitions:    r.integer("KAFKA_PARTITIONS", 1),
+		},
+		PGDSN: r.str("PG_DSN", "postgres://postgres@127.0.0.1:5432/orderflow?sslmode=disable"),
+		Redis: Redis{
+			Addr:     r.str("REDIS_ADDR", "127.0.0.1:6379"),
+			Username: r.str("REDIS_USERNAME", ""),
+			Password: r.str("REDIS_PASSWORD", ""),
+			DB:       r.integer("REDIS_DB", 0),
+			TLS:      r.boolean("REDIS_TLS", false),
+		},
+		Temporal: Temporal{
+			Address:         r.str("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+			Namespace:       r.str("TEMPORAL_NAMESPACE", "default"),
+			TaskQueuePrefix: r.str("TEMPORAL_TASK_QUEUE_PREFIX", "orderflow"),
+		},
+		Pipeline: Pipeline{
+			BatchSize:        r.integer("BATCH_SIZE", 100),
+			DrainBatchSize:   r.integer("DRAIN_BATCH_SIZE", 5000),
+			ScheduleInterval: r.duration("SCHEDULE_INTERVAL", 25*time.Second),
+			ScheduleID:       r.str("SCHEDULE_ID", "orderflow-pipeline"),
+			Shards:           r.integer("SHARDS", 1),
+			RunTimeout:       r.duration("RUN_TIMEOUT", 10*time.Minute),
+			FetchWait:        r.duration("FETCH_WAIT", 5*time.Second),
+		},
+		DashboardAddr: r.str("DASHBOARD_ADDR", "127.0.0.1:8080"),
+		HealthAddr:    r.str("HEALTH_ADDR", "127.0.0.1:8081"),
+		DataDir:       r.str("DATA_DIR", "data"),
+		LogFormat:     r.str("LOG_FORMAT", "text"),
+		LogLevel:      r.str("LOG_LEVEL", "info"),
+		WorkerRoles:   r.list("WORKER_ROLES", "stg,dds,cdm"),
+		Demo:          r.boolean("ORDERFLOW_DEMO", true),
+		Sim: Simulator{
+			Seed:          int64(r.integer("SIM_SEED", 42)),
+			Users:         r.integer("SIM_USERS", 3000),
+			Restaurants:   r.integer("SIM_RESTAURANTS", 8),
+			HistoryOrders: r.integer("SIM_HISTORY_ORDERS", 50000),
+			PerMinute:     r.float("SIM_ORDERS_PER_MINUTE", 5),
+		},
+	}
+	if c.Pipeline.BatchSize < 1 {
+		r.fail("BATCH_SIZE", "must be at least 1")
+	}
+	if c.Pipeline.DrainBatchSize < c.Pipeline.BatchSize {
+		c.Pipeline.DrainBatchSize = c.Pipeline.BatchSize
+	}
+	if c.Pipeline.Shards < 1 {
+		r.fail("SHARDS", "must be at least 1")
+	}
+	if c.Kafka.Partitions < 1 {
+		r.fail("KAFKA_PARTITIONS", "must be at least 1")
+	}
+	switch c.Kafka.SASLMechanism {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		r.fail("KAFKA_SASL_MECHANISM", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	}
+	for _, role := range c.WorkerRoles {
+		if role != "stg" && role != "dds" && role != "cdm" {
+			r.fail("WORKER_ROLES", fmt.Sprintf("unknown role %q (want stg, dds, cdm)", role))
+		}
+	}
+	if len(r.errs) > 0 {
+		return c, fmt.Errorf("configuration: %s", strings.Join(r.errs, "; "))
+	}
+	return c, nil
+}
+
+type reader struct {
+	lookup func(string) (string, bool)
+	errs   []string
+}
+
+func (r *reader) fail(key, msg string) { r.errs = append(r.errs, key+" "+msg) }
+
+func (r *reader) str(key, def string) string {
+	if v, ok := r.lookup(key); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) list(key, def string) []string {
+	var out []string
+	for _, part := range strings.Split(r.str(key, def), ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func (r *reader) integer(key string, def int) int {
+	v := r.str(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(key, fmt.Sprintf("is not a whole number: %q", v))
+		return def
+	}
+	return n
+}
+
+func (r *reader) float(key string, def float64) float64 {
+	v := r.str(key, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.fail(key, fmt.Sprintf("is not a number: %q", v))
+		return def
+	}
+	return f
+}
+
+func (r *reader) boolean(key string, def bool) bool {
+	v := r.str(key, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(key, fmt.Sprintf("is not true/false: %q", v))
+		return def
+	}
+	return b
+}
+
+func (r *reader) duration(key string, def time.Duration) time.Duration {
+	v := r.str(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(key, fmt.Sprintf("is not a duration like 25s: %q", v))
+		return def
+	}
+	return d
+}

@@ -1,0 +1,107 @@
+// Package db opens orderflow's PostgreSQL pool and applies its migrations.
+// Migrations are numbered .sql files in db/migrations; the statements the
+// activities run are .sql files in db/queries. Both are embedded.
+package db
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+//go:embed queries/*.sql
+var queries embed.FS
+
+// Query returns the embedded statement db/queries/<name>.sql.
+func Query(name string) string {
+	b, err := queries.ReadFile("queries/" + name + ".sql")
+	if err != nil {
+		panic("db: no query " + name) // a typo in our own code: fail at start
+	}
+	return string(b)
+}
+
+// Open connects a pool and checks the server answers.
+func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse PG_DSN: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres at %s:%d is unreachable: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return pool, nil
+}
+
+// migrateLock serialises concurrent Migrate calls (several workers starting at once).
+const migrateLock = 0x6f72646572666c77
+
+// Migrate applies every migration not yet recorded in public.orderflow_migrations,
+// each in its own transaction, and returns how many it applied.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return 0, err
+	}
+	sort.Strings(files)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLock)); err != nil {
+		return 0, fmt.Errorf("migrate lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLock)) //nolint:errcheck // released with the session anyway
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.orderflow_migrations (
+		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	applied := 0
+	for _, f := range files {
+		name := path.Base(f)
+		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		var done bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.orderflow_migrations WHERE version = $1)`, version).Scan(&done); err != nil {
+			return applied, fmt.Errorf("migration %s: %w", name, err)
+		}
+		if done {
+			continue
+		}
+		sql, err := migrations.ReadFile(f)
+		if err != nil {
+			return applied, err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO public.orderflow_migrations (version, name) VALUES ($1, $2)`, version, name)
+			return err
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", name, err)
+		}
+		applied++
+	}
+	return applied, nil
+}

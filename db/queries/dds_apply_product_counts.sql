@@ -1,0 +1,48 @@
+-- Folds the batch's orders into the per-user product counters. An order
+-- contributes its products while its current status (greatest update_ts, then
+-- latest load) is CLOSED; the difference to what it contributed before is
+-- applied as +1/-1. Running it again changes nothing.
+WITH batch AS (
+    SELECT DISTINCT h_order_pk FROM stg.batch_orders WHERE batch_id = $1
+), cur AS (
+    SELECT DISTINCT ON (s.h_order_pk) s.h_order_pk, s.status
+    FROM dds.s_order_status s JOIN batch b USING (h_order_pk)
+    ORDER BY s.h_order_pk, s.update_ts DESC, s.load_dt DESC
+), owner AS (
+    SELECT DISTINCT ON (l.h_order_pk) l.h_order_pk, l.h_user_pk
+    FROM dds.l_order_user l JOIN batch b USING (h_order_pk)
+    ORDER BY l.h_order_pk, l.load_dt, l.h_user_pk
+), wanted AS (
+    SELECT DISTINCT lp.h_order_pk, lp.h_product_pk, o.h_user_pk
+    FROM cur
+    JOIN owner o USING (h_order_pk)
+    JOIN dds.l_order_product lp USING (h_order_pk)
+    WHERE cur.status = 'CLOSED'
+), added AS (
+    INSERT INTO dds.b_order_product_counted (h_order_pk, h_product_pk, h_user_pk)
+    SELECT h_order_pk, h_product_pk, h_user_pk FROM wanted
+    ON CONFLICT DO NOTHING
+    RETURNING h_user_pk, h_product_pk
+), removed AS (
+    DELETE FROM dds.b_order_product_counted c
+    USING batch b
+    WHERE c.h_order_pk = b.h_order_pk
+      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.h_order_pk = c.h_order_pk AND w.h_product_pk = c.h_product_pk)
+    RETURNING c.h_user_pk, c.h_product_pk
+), delta AS (
+    SELECT h_user_pk, h_product_pk, sum(d)::int AS d
+    FROM (SELECT h_user_pk, h_product_pk, 1 AS d FROM added
+          UNION ALL
+          SELECT h_user_pk, h_product_pk, -1 FROM removed) x
+    GROUP BY h_user_pk, h_product_pk
+    HAVING sum(d) <> 0
+), updated AS (
+    UPDATE dds.b_user_product_cnt c SET order_cnt = c.order_cnt + d.d
+    FROM delta d
+    WHERE c.h_user_pk = d.h_user_pk AND c.h_product_pk = d.h_product_pk
+    RETURNING c.h_user_pk, c.h_product_pk
+)
+INSERT INTO dds.b_user_product_cnt (h_user_pk, h_product_pk, order_cnt)
+SELECT d.h_user_pk, d.h_product_pk, d.d
+FROM delta d
+WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.h_user_pk = d.h_user_pk AND u.h_product_pk = d.h_product_pk)

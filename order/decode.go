@@ -1,0 +1,289 @@
+package order
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is a validated order event: what the pipeline needs of one record.
+type Event struct {
+	ObjectID     int64
+	ObjectType   string
+	SentDttm     time.Time
+	Payload      json.RawMessage // the raw payload, stored as is in STG
+	RestaurantID string
+	UserID       string
+	Date         time.Time
+	UpdateTS     time.Time
+	FinalStatus  string
+	Cost         float64
+	Payment      float64
+	Items        []Item
+}
+
+// Item is one line of an order as the order-service sent it.
+type Item struct {
+	ID       string
+	Name     string
+	Price    float64
+	Quantity int
+}
+
+// MaxObjectID is the largest object_id that fits the int columns of SPEC 4 and 6.
+const MaxObjectID = math.MaxInt32
+
+// TimeLayout is the timestamp format of the contract: UTC, no zone.
+const TimeLayout = "2006-01-02 15:04:05"
+
+type wireEvent struct {
+	ObjectID   *float64     `json:"object_id"`
+	ObjectType *string      `json:"object_type"`
+	SentDttm   *string      `json:"sent_dttm"`
+	Payload    *wirePayload `json:"payload"`
+}
+
+type wireRef struct {
+	ID *string `json:"id"`
+}
+
+type wirePayload struct {
+	Restaurant  *wireRef   `json:"restaurant"`
+	Date        *string    `json:"date"`
+	User        *wireRef   `json:"user"`
+	OrderItems  []wireItem `json:"order_items"`
+	Cost        *float64   `json:"cost"`
+	Payment     *float64   `json:"payment"`
+	FinalStatus *string    `json:"final_status"`
+	UpdateTS    *string    `json:"update_ts"`
+}
+
+type wireItem struct {
+	ID       *string  `json:"id"`
+	Name     *string  `json:"name"`
+	Price    *float64 `json:"price"`
+	Quantity *float64 `json:"quantity"`
+}
+
+// Decode parses and validates one record value. recordTS stands in for a
+// missing sent_dttm. A message that cannot be loaded returns a Rejection
+// whose detail names the offending field.
+func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
+	var ev Event
+	if !utf8.Valid(value) {
+		return ev, reject(ReasonMalformedJSON, "value is not valid UTF-8")
+	}
+	if !json.Valid(value) {
+		return ev, reject(ReasonMalformedJSON, "value is not valid JSON: %s", syntaxDetail(value))
+	}
+	var head struct {
+		ObjectType json.RawMessage `json:"object_type"`
+		Payload    json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(value, &head); err != nil {
+		return ev, reject(ReasonInvalidOrder, "value is not a JSON object")
+	}
+	if len(head.ObjectType) > 0 && !bytes.Equal(head.ObjectType, []byte("null")) {
+		var ot string
+		if err := json.Unmarshal(head.ObjectType, &ot); err != nil {
+			return ev, reject(ReasonInvalidOrder, "object_type: want a string")
+		}
+		if ot != "order" {
+			return ev, reject(ReasonIgnoredObjectType, "object_type %q is not an order", clip(ot))
+		}
+	}
+	var w wireEvent
+	if err := json.Unmarshal(value, &w); err != nil {
+		return ev, reject(ReasonInvalidOrder, "%s", typeDetail(err))
+	}
+	if w.ObjectType == nil {
+		return ev, reject(ReasonInvalidOrder, "object_type: missing")
+	}
+	ev.ObjectType = *w.ObjectType
+	if w.ObjectID == nil {
+		return ev, reject(ReasonInvalidOrder, "object_id: missing")
+	}
+	id := *w.ObjectID
+	if id != math.Trunc(id) || id < 1 || id > MaxObjectID {
+		return ev, reject(ReasonInvalidOrder, "object_id: want an integer from 1 to %d, got %v", MaxObjectID, id)
+	}
+	ev.ObjectID = int64(id)
+	if w.SentDttm != nil {
+		t, err := ParseTime(*w.SentDttm)
+		if err != nil {
+			return ev, reject(ReasonInvalidOrder, "sent_dttm: %v", err)
+		}
+		ev.SentDttm = t
+	} else {
+		ev.SentDttm = recordTS.UTC().Truncate(time.Microsecond)
+	}
+	p := w.Payload
+	if p == nil {
+		return ev, reject(ReasonInvalidOrder, "payload: missing")
+	}
+	ev.Payload = head.Payload
+	var rej *Rejection
+	if ev.RestaurantID, rej = requiredRef(p.Restaurant, "payload.restaurant.id"); rej != nil {
+		return ev, rej
+	}
+	if ev.UserID, rej = requiredRef(p.User, "payload.user.id"); rej != nil {
+		return ev, rej
+	}
+	if ev.Date, rej = requiredTime(p.Date, "payload.date"); rej != nil {
+		return ev, rej
+	}
+	if ev.UpdateTS, rej = requiredTime(p.UpdateTS, "payload.update_ts"); rej != nil {
+		return ev, rej
+	}
+	if p.FinalStatus == nil || strings.TrimSpace(*p.FinalStatus) == "" {
+		return ev, reject(ReasonInvalidOrder, "payload.final_status: missing")
+	}
+	ev.FinalStatus = *p.FinalStatus
+	if ev.Cost, rej = requiredAmount(p.Cost, "payload.cost"); rej != nil {
+		return ev, rej
+	}
+	if ev.Payment, rej = requiredAmount(p.Payment, "payload.payment"); rej != nil {
+		return ev, rej
+	}
+	if len(p.OrderItems) == 0 {
+		return ev, reject(ReasonInvalidOrder, "payload.order_items: missing or empty")
+	}
+	ev.Items = make([]Item, len(p.OrderItems))
+	for i, it := range p.OrderItems {
+		field := func(name string) string { return "payload.order_items[" + itoa(i) + "]." + name }
+		if it.ID == nil || strings.TrimSpace(*it.ID) == "" {
+			return ev, reject(ReasonInvalidOrder, "%s: missing", field("id"))
+		}
+		if it.Name == nil {
+			return ev, reject(ReasonInvalidOrder, "%s: missing", field("name"))
+		}
+		price, rej := requiredAmount(it.Price, field("price"))
+		if rej != nil {
+			return ev, rej
+		}
+		if it.Quantity == nil {
+			return ev, reject(ReasonInvalidOrder, "%s: missing", field("quantity"))
+		}
+		q := *it.Quantity
+		if q != math.Trunc(q) || q < 1 || q > math.MaxInt32 {
+			return ev, reject(ReasonInvalidOrder, "%s: want an integer >= 1, got %v", field("quantity"), q)
+		}
+		ev.Items[i] = Item{ID: *it.ID, Name: *it.Name, Price: price, Quantity: int(q)}
+	}
+	return ev, nil
+}
+
+// ParseTime reads a contract timestamp (YYYY-MM-DD HH:MM:SS, UTC) or RFC 3339,
+// returning UTC with microsecond precision (PostgreSQL's).
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse("2006-01-02 15:04:05.999999999", s)
+	if err != nil {
+		var err2 error
+		if t, err2 = time.Parse(time.RFC3339Nano, s); err2 != nil {
+			return time.Time{}, errors.New("want YYYY-MM-DD HH:MM:SS or RFC 3339, got " + quote(s))
+		}
+	}
+	if t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, errors.New("year out of range in " + quote(s))
+	}
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
+func requiredRef(r *wireRef, field string) (string, *Rejection) {
+	if r == nil || r.ID == nil {
+		return "", reject(ReasonInvalidOrder, "%s: missing", field)
+	}
+	if strings.TrimSpace(*r.ID) == "" {
+		return "", reject(ReasonInvalidOrder, "%s: empty", field)
+	}
+	if len(*r.ID) > 256 {
+		return "", reject(ReasonInvalidOrder, "%s: longer than 256 bytes", field)
+	}
+	return *r.ID, nil
+}
+
+func requiredTime(s *string, field string) (time.Time, *Rejection) {
+	if s == nil {
+		return time.Time{}, reject(ReasonInvalidOrder, "%s: missing", field)
+	}
+	t, err := ParseTime(*s)
+	if err != nil {
+		return time.Time{}, reject(ReasonInvalidOrder, "%s: %v", field, err)
+	}
+	return t, nil
+}
+
+// maxAmount keeps amounts inside numeric(19,5).
+const maxAmount = 1e14
+
+func requiredAmount(f *float64, field string) (float64, *Rejection) {
+	if f == nil {
+		return 0, reject(ReasonInvalidOrder, "%s: missing", field)
+	}
+	if *f < 0 || *f >= maxAmount {
+		return 0, reject(ReasonInvalidOrder, "%s: want a number from 0 to 1e14, got %v", field, *f)
+	}
+	return *f, nil
+}
+
+// typeDetail turns encoding/json's type error into "field: want X, got Y".
+func typeDetail(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "value"
+		}
+		want := te.Type.String()
+		switch want {
+		case "float64":
+			want = "a number"
+		case "string":
+			want = "a string"
+		case "[]order.wireItem":
+			want = "an array"
+		default:
+			if strings.Contains(want, "order.wire") {
+				want = "an object"
+			}
+		}
+		return field + ": want " + want + ", got " + te.Value
+	}
+	return err.Error()
+}
+
+func syntaxDetail(value []byte) string {
+	var v any
+	err := json.Unmarshal(value, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se.Error() + " at byte " + itoa(int(se.Offset))
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "unknown syntax error"
+}
+
+// clip shortens s to at most 64 runes for a detail message.
+func clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == 64 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+func quote(s string) string { return "\"" + clip(s) + "\"" }
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}

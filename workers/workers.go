@@ -1,0 +1,167 @@
+// Package workers wires orderflow's processes with fx: the shared clients
+// (PostgreSQL, Redis, Kafka, Temporal) and one Temporal worker per role
+// (stg, dds, cdm), each on its own task queue. One process may run every role.
+package workers
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/orderflow/orderflow/activities"
+	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/kafkaio"
+	"github.com/orderflow/orderflow/refdata"
+	"github.com/orderflow/orderflow/workflows"
+)
+
+// Clients are the shared connections of a process.
+var Clients = fx.Module("clients",
+	fx.Provide(NewPool, NewRedis, NewKafka, NewTemporal),
+)
+
+// Module runs the workers of cfg.WorkerRoles after applying the migrations.
+var Module = fx.Module("workers",
+	fx.Provide(NewActivities),
+	fx.Invoke(migrateOnStart, Register),
+)
+
+// App is a whole worker process: its config and logger, the clients, the workers.
+func App(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
+	return fx.New(
+		fx.Supply(cfg, log),
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
+		Clients,
+		Module,
+		fx.Options(extra...),
+	)
+}
+
+// NewPool opens the PostgreSQL pool and closes it on stop.
+func NewPool(lc fx.Lifecycle, cfg config.Config) (*pgxpool.Pool, error) {
+	pool, err := db.Open(context.Background(), cfg.PGDSN)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(pool.Close))
+	return pool, nil
+}
+
+// OpenRedis connects to Redis (with AUTH and TLS when configured) and checks it answers.
+func OpenRedis(ctx context.Context, cfg config.Redis) (*redis.Client, error) {
+	opts := &redis.Options{Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
+	if cfg.TLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis at %s is unreachable: %w", cfg.Addr, err)
+	}
+	return rdb, nil
+}
+
+// NewRedis is OpenRedis for fx: closed when the process stops.
+func NewRedis(lc fx.Lifecycle, cfg config.Config) (redis.UniversalClient, error) {
+	rdb, err := OpenRedis(context.Background(), cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(rdb.Close))
+	return rdb, nil
+}
+
+// NewKafka builds the producer/admin client and checks a broker answers.
+func NewKafka(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
+	cl, err := kafkaio.NewClient(cfg.Kafka, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := kafkaio.Ping(context.Background(), cl, cfg.Kafka.Brokers); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	lc.Append(fx.StopHook(cl.Close))
+	return cl, nil
+}
+
+// NewTemporal dials the Temporal frontend.
+func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.Client, error) {
+	c, err := client.Dial(client.Options{
+		HostPort:  cfg.Temporal.Address,
+		Namespace: cfg.Temporal.Namespace,
+		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal at %s is unreachable: %w", cfg.Temporal.Address, err)
+	}
+	lc.Append(fx.StopHook(c.Close))
+	return c, nil
+}
+
+// NewActivities gathers the activities' dependencies.
+func NewActivities(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool, rdb redis.UniversalClient, cl *kgo.Client) *activities.Activities {
+	return &activities.Activities{
+		Cfg: cfg, Pool: pool, Refs: refdata.NewStore(rdb),
+		Kafka: cl, Admin: kafkaio.Admin(cl), Log: log,
+	}
+}
+
+func migrateOnStart(lc fx.Lifecycle, pool *pgxpool.Pool, log *slog.Logger) {
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		n, err := db.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Info("applied migrations", "count", n)
+		}
+		return nil
+	}))
+}
+
+// roleActivities lists which activities each role runs.
+func roleActivities(a *activities.Activities) map[string]map[string]any {
+	return map[string]map[string]any{
+		"stg": {"FetchBatch": a.FetchBatch, "EnrichViaRedis": a.EnrichViaRedis, "LoadStg": a.LoadStg, "CommitOffsets": a.CommitOffsets},
+		"dds": {"LoadDdsVault": a.LoadDdsVault, "EmitCounters": a.EmitCounters},
+		"cdm": {"UpsertCdm": a.UpsertCdm},
+	}
+}
+
+// Register creates one Temporal worker per configured role and starts and
+// stops it with the process. The stg worker also runs the Pipeline workflow.
+func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) {
+	byRole := roleActivities(a)
+	for _, role := range cfg.WorkerRoles {
+		queue := cfg.Temporal.TaskQueue(role)
+		w := worker.New(c, queue, worker.Options{})
+		for name, fn := range byRole[role] {
+			w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+		}
+		if role == "stg" {
+			w.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: "Pipeline"})
+		}
+		lc.Append(fx.StartStopHook(func() error {
+			log.Info("worker started", "role", role, "task_queue", queue)
+			return w.Start()
+		}, w.Stop))
+	}
+}
