@@ -37,6 +37,9 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 	}
 	res.Ranges, res.Records = ranges, len(recs)
 	res.Backlog = pos.Lag() - int64(len(recs))
+	if len(recs) == 0 {
+		return res, nil // an idle run leaves no trace in stg.batches
+	}
 	rangesJSON, _ := json.Marshal(ranges)
 	b := in.Batch
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {

@@ -103,6 +103,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	rep := s.waitDrained(t, 4*time.Minute)
 	t.Logf("drained %d messages in %s: %v", len(msgs), time.Since(start).Round(time.Millisecond), rep)
 
+	saveHistory(t, s)
 	checkMarts(t, s, want)
 	checkRejected(t, s, msgs, want)
 	checkStgTopic(t, s, msgs, want)

@@ -16,8 +16,10 @@ import (
 
 // ReadRange reads at most limit records of topic, starting at pos.Next on
 // each partition and stopping at the ends listed in pos. It returns the
-// records in partition order and the range each partition covered. wait
-// bounds how long it keeps polling for records it knows exist.
+// records in partition order and the range each partition covered, one per
+// partition of pos (empty where nothing was read, so committing the ranges
+// also refreshes idle partitions' offsets). wait bounds how long it keeps
+// polling for records it knows exist.
 func ReadRange(ctx context.Context, cfg config.Kafka, log *slog.Logger, topic string, pos Positions, limit int, wait time.Duration) ([]*kgo.Record, []Range, error) {
 	want := int64(0)
 	offsets := map[int32]kgo.Offset{}
@@ -31,7 +33,7 @@ func ReadRange(ctx context.Context, cfg config.Kafka, log *slog.Logger, topic st
 		want = int64(limit)
 	}
 	if want == 0 {
-		return nil, nil, nil
+		return nil, emptyRanges(pos), nil
 	}
 	opts, err := Options(cfg, log,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
@@ -94,11 +96,20 @@ func ReadRange(ctx context.Context, cfg config.Kafka, log *slog.Logger, topic st
 	var ranges []Range
 	for _, p := range slices.Sorted(maps.Keys(pos.Next)) {
 		rs := byPart[p]
-		if len(rs) == 0 {
-			continue
+		r := Range{Partition: p, From: pos.Next[p], To: pos.Next[p]}
+		if len(rs) > 0 {
+			recs = append(recs, rs...)
+			r.To = rs[len(rs)-1].Offset + 1
 		}
-		recs = append(recs, rs...)
-		ranges = append(ranges, Range{Partition: p, From: pos.Next[p], To: rs[len(rs)-1].Offset + 1})
+		ranges = append(ranges, r)
 	}
 	return recs, ranges, nil
+}
+
+func emptyRanges(pos Positions) []Range {
+	var rs []Range
+	for _, p := range slices.Sorted(maps.Keys(pos.Next)) {
+		rs = append(rs, Range{Partition: p, From: pos.Next[p], To: pos.Next[p]})
+	}
+	return rs
 }

@@ -97,7 +97,10 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 	}
 	res.Ranges, res.Records, res.Backlog = fetched.Ranges, fetched.Records, fetched.Backlog
 	if fetched.Records == 0 {
-		return res, nil
+		// Nothing new: commit the same positions anyway, so a group that stays
+		// idle longer than the broker's offsets retention keeps its offsets.
+		err := workflow.ExecuteActivity(stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil)
+		return res, err
 	}
 	steps := []struct {
 		ctx    workflow.Context

@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package devstack
+
+import "syscall"
+
+// childProcAttr puts the child in its own process group, so a Ctrl-C in the
+// terminal reaches only us and we stop the child in order.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

@@ -1,0 +1,21 @@
+package workflows
+
+import (
+	"testing"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// TestReplayRecordedHistory replays the history of a real batch (recorded by
+// the e2e test with ORDERFLOW_SAVE_HISTORY=workflows/testdata/pipeline_history.json)
+// against today's workflow code: a change that would break running
+// workflows fails here. Record a new history only for a deliberate,
+// versioned change.
+func TestReplayRecordedHistory(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(Pipeline, workflow.RegisterOptions{Name: "Pipeline"})
+	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/pipeline_history.json"); err != nil {
+		t.Fatal(err)
+	}
+}
