@@ -179,9 +179,9 @@ func TestPipelineEmptyBatchOnlyRefreshesOffsets(t *testing.T) {
 
 func TestPipelineContinuesAsNewWhileABacklogWaits(t *testing.T) {
 	tests := []struct {
-		name     string
-		records  int
-		backlog  int64
+		name    string
+		records int
+		backlog int64
 		wantCAN bool
 	}{
 		{"full batch, more waiting", 100, 5000, true},
