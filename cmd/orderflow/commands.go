@@ -198,8 +198,13 @@ func simulate(ctx context.Context, e *env, rdb redis.UniversalClient, cl *kgo.Cl
 	var existing int64
 	ends.Each(func(o kadm.ListedOffset) { existing += o.Offset })
 	if existing > 0 && history > 0 {
+		// Advance the world past what an earlier run sent (the history, then
+		// live orders), so live orders continue with new ids.
+		sent := int64(len(w.History(history)))
+		for sent < existing {
+			sent += int64(len(w.Live(time.Now())))
+		}
 		e.log.Info("input topic already holds records: not producing the history again", "records", existing)
-		w.History(history) // advance the world as if it had
 		history = 0
 	}
 	return simulator.Run(ctx, w, rdb, cl, e.cfg.Kafka.InputTopic, history, rate, e.log.With("component", "simulator"))
