@@ -142,6 +142,9 @@ func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 	if p.FinalStatus == nil || strings.TrimSpace(*p.FinalStatus) == "" {
 		return ev, reject(ReasonInvalidOrder, "payload.final_status: missing")
 	}
+	if rej := storable(*p.FinalStatus, "payload.final_status"); rej != nil {
+		return ev, rej
+	}
 	ev.FinalStatus = *p.FinalStatus
 	if ev.Cost, rej = requiredAmount(p.Cost, "payload.cost"); rej != nil {
 		return ev, rej
@@ -157,6 +160,9 @@ func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 		field := func(name string) string { return "payload.order_items[" + itoa(i) + "]." + name }
 		if it.ID == nil || strings.TrimSpace(*it.ID) == "" {
 			return ev, reject(ReasonInvalidOrder, "%s: missing", field("id"))
+		}
+		if rej := storable(*it.ID, field("id")); rej != nil {
+			return ev, rej
 		}
 		if it.Name == nil {
 			return ev, reject(ReasonInvalidOrder, "%s: missing", field("name"))
@@ -200,10 +206,22 @@ func requiredRef(r *wireRef, field string) (string, *Rejection) {
 	if strings.TrimSpace(*r.ID) == "" {
 		return "", reject(ReasonInvalidOrder, "%s: empty", field)
 	}
-	if len(*r.ID) > 256 {
-		return "", reject(ReasonInvalidOrder, "%s: longer than 256 bytes", field)
+	if rej := storable(*r.ID, field); rej != nil {
+		return "", rej
 	}
 	return *r.ID, nil
+}
+
+// storable rejects a string that goes into a varchar column but cannot:
+// PostgreSQL text holds no NUL, and ids and statuses are short.
+func storable(s, field string) *Rejection {
+	if strings.ContainsRune(s, 0) {
+		return reject(ReasonInvalidOrder, "%s: contains a NUL character", field)
+	}
+	if len(s) > 256 {
+		return reject(ReasonInvalidOrder, "%s: longer than 256 bytes", field)
+	}
+	return nil
 }
 
 func requiredTime(s *string, field string) (time.Time, *Rejection) {

@@ -109,6 +109,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"quantity a string", mutate(t, func(m map[string]any) { item0(m)["quantity"] = "5" }), ReasonInvalidOrder, "quantity: want a number"},
 		{"price negative", mutate(t, func(m map[string]any) { item0(m)["price"] = -175 }), ReasonInvalidOrder, "order_items[0].price"},
 		{"item id missing", mutate(t, func(m map[string]any) { delete(item0(m), "id") }), ReasonInvalidOrder, "order_items[0].id"},
+		{"user id with NUL", mutate(t, func(m map[string]any) { payload(m)["user"] = map[string]any{"id": "ab\x00cd"} }), ReasonInvalidOrder, "NUL"},
+		{"item id with NUL", mutate(t, func(m map[string]any) { item0(m)["id"] = "\x00" }), ReasonInvalidOrder, "NUL"},
+		{"status with NUL", mutate(t, func(m map[string]any) { payload(m)["final_status"] = "CLOSED\x00" }), ReasonInvalidOrder, "NUL"},
+		{"ignored type with NUL", mutate(t, func(m map[string]any) { m["object_type"] = "pay\x00ment" }), ReasonIgnoredObjectType, `pay\x00ment`},
 		{"item name missing", mutate(t, func(m map[string]any) { delete(item0(m), "name") }), ReasonInvalidOrder, "order_items[0].name"},
 	}
 	for _, tt := range tests {
@@ -120,8 +124,8 @@ func TestDecodeRejects(t *testing.T) {
 			if rej.Reason != tt.reason || !strings.Contains(rej.Detail, tt.detail) {
 				t.Fatalf("got %s %q, want %s containing %q", rej.Reason, rej.Detail, tt.reason, tt.detail)
 			}
-			if !utf8.ValidString(rej.Detail) {
-				t.Fatalf("detail is not UTF-8: %q", rej.Detail)
+			if !utf8.ValidString(rej.Detail) || strings.ContainsRune(rej.Detail, 0) {
+				t.Fatalf("detail cannot be stored: %q", rej.Detail)
 			}
 		})
 	}
@@ -185,7 +189,7 @@ func FuzzDecode(f *testing.F) {
 			for _, r := range Reasons {
 				known = known || r == rej.Reason
 			}
-			if !known || rej.Detail == "" || !utf8.ValidString(rej.Detail) {
+			if !known || rej.Detail == "" || !utf8.ValidString(rej.Detail) || strings.ContainsRune(rej.Detail, 0) {
 				t.Fatalf("bad rejection %+v", rej)
 			}
 			return
@@ -193,8 +197,13 @@ func FuzzDecode(f *testing.F) {
 		if ev.ObjectID < 1 || ev.ObjectID > MaxObjectID || ev.UserID == "" || ev.RestaurantID == "" || len(ev.Items) == 0 {
 			t.Fatalf("accepted an invalid event %+v", ev)
 		}
+		for _, s := range []string{ev.UserID, ev.RestaurantID, ev.FinalStatus} {
+			if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+				t.Fatalf("accepted a value PostgreSQL text cannot store: %q", s)
+			}
+		}
 		for _, it := range ev.Items {
-			if it.Quantity < 1 || it.Price < 0 || it.ID == "" {
+			if it.Quantity < 1 || it.Price < 0 || it.ID == "" || strings.ContainsRune(it.ID, 0) {
 				t.Fatalf("accepted an invalid item %+v", it)
 			}
 		}

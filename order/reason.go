@@ -3,7 +3,10 @@
 // message can be rejected (SPEC 9).
 package order
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Reason is why a message could not be loaded; stored in stg.rejected_messages.
 type Reason string
@@ -33,5 +36,6 @@ type Rejection struct {
 func (r *Rejection) Error() string { return fmt.Sprintf("%s: %s", r.Reason, r.Detail) }
 
 func reject(reason Reason, format string, args ...any) *Rejection {
-	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+	// A detail quotes input, and PostgreSQL text cannot hold NUL.
+	return &Rejection{Reason: reason, Detail: strings.ReplaceAll(fmt.Sprintf(format, args...), "\x00", `\u0000`)}
 }

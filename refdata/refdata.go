@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -89,6 +90,7 @@ func (s *Store) Lookup(ctx context.Context, userIDs, restaurantIDs []string) (Sn
 				snap.Broken[keys[i]] = err.Error()
 				continue
 			}
+			u.Name, u.Login = clean(u.Name), clean(u.Login)
 			snap.Users[keys[i]] = u
 			continue
 		}
@@ -97,10 +99,18 @@ func (s *Store) Lookup(ctx context.Context, userIDs, restaurantIDs []string) (Sn
 			snap.Broken[keys[i]] = err.Error()
 			continue
 		}
+		r.Name = clean(r.Name)
+		for j := range r.Menu {
+			r.Menu[j].Name, r.Menu[j].Category = clean(r.Menu[j].Name), clean(r.Menu[j].Category)
+		}
 		snap.Restaurants[keys[i]] = r
 	}
 	return snap, nil
 }
+
+// clean drops NUL characters, which PostgreSQL text cannot store: a name
+// from Redis must never stop a batch.
+func clean(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
 // Save writes users and restaurants as SPEC 3 describes, in one pipelined MSET.
 func Save(ctx context.Context, rdb redis.UniversalClient, users []User, restaurants []Restaurant) error {
