@@ -104,7 +104,7 @@ func heartbeat(ctx context.Context) (stop func()) {
 	}
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(2 * time.Second)
+		t := time.NewTicker(500 * time.Millisecond) // the SDK throttles what it sends
 		defer t.Stop()
 		for {
 			select {

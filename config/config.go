@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ type Config struct {
 	WorkerRoles   []string
 	Demo          bool
 	Sim           Simulator
+	// FaultKill arms a crash for the fault tests (internal/faults); never in production.
+	FaultKill string
 }
 
 // Kafka holds the broker address, topic names, consumer group and security options.
@@ -73,6 +76,8 @@ type Pipeline struct {
 	Shards           int
 	RunTimeout       time.Duration
 	FetchWait        time.Duration
+	// HeartbeatTimeout is how soon a dead worker's activity is retried elsewhere.
+	HeartbeatTimeout time.Duration
 }
 
 // Simulator holds the order-service simulator's settings.
@@ -135,6 +140,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			Shards:           r.integer("SHARDS", 1),
 			RunTimeout:       r.duration("RUN_TIMEOUT", 10*time.Minute),
 			FetchWait:        r.duration("FETCH_WAIT", 5*time.Second),
+			HeartbeatTimeout: r.duration("HEARTBEAT_TIMEOUT", 20*time.Second),
 		},
 		DashboardAddr: r.str("DASHBOARD_ADDR", "127.0.0.1:8080"),
 		HealthAddr:    r.str("HEALTH_ADDR", "127.0.0.1:8081"),
@@ -150,6 +156,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			HistoryOrders: r.integer("SIM_HISTORY_ORDERS", 50000),
 			PerMinute:     r.float("SIM_ORDERS_PER_MINUTE", 5),
 		},
+		FaultKill: r.str("ORDERFLOW_FAULT_KILL", ""),
 	}
 	if c.Pipeline.BatchSize < 1 {
 		r.fail("BATCH_SIZE", "must be at least 1")
@@ -253,4 +260,60 @@ func (r *reader) duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// Environ renders the configuration as the environment variables Load reads,
+// so a child process (a worker started by a test or a benchmark) gets the
+// same settings.
+func (c Config) Environ() []string {
+	kv := map[string]string{
+		"KAFKA_BROKERS":              strings.Join(c.Kafka.Brokers, ","),
+		"KAFKA_INPUT_TOPIC":          c.Kafka.InputTopic,
+		"KAFKA_STG_TOPIC":            c.Kafka.StgTopic,
+		"KAFKA_DDS_TOPIC":            c.Kafka.DdsTopic,
+		"KAFKA_GROUP":                c.Kafka.Group,
+		"KAFKA_SASL_MECHANISM":       c.Kafka.SASLMechanism,
+		"KAFKA_SASL_USERNAME":        c.Kafka.SASLUser,
+		"KAFKA_SASL_PASSWORD":        c.Kafka.SASLPassword,
+		"KAFKA_TLS":                  strconv.FormatBool(c.Kafka.TLS),
+		"KAFKA_TLS_CA_FILE":          c.Kafka.TLSCAFile,
+		"KAFKA_TLS_SKIP_VERIFY":      strconv.FormatBool(c.Kafka.TLSSkipVerify),
+		"KAFKA_PARTITIONS":           strconv.Itoa(c.Kafka.Partitions),
+		"PG_DSN":                     c.PGDSN,
+		"REDIS_ADDR":                 c.Redis.Addr,
+		"REDIS_USERNAME":             c.Redis.Username,
+		"REDIS_PASSWORD":             c.Redis.Password,
+		"REDIS_DB":                   strconv.Itoa(c.Redis.DB),
+		"REDIS_TLS":                  strconv.FormatBool(c.Redis.TLS),
+		"TEMPORAL_ADDRESS":           c.Temporal.Address,
+		"TEMPORAL_NAMESPACE":         c.Temporal.Namespace,
+		"TEMPORAL_TASK_QUEUE_PREFIX": c.Temporal.TaskQueuePrefix,
+		"BATCH_SIZE":                 strconv.Itoa(c.Pipeline.BatchSize),
+		"DRAIN_BATCH_SIZE":           strconv.Itoa(c.Pipeline.DrainBatchSize),
+		"SCHEDULE_INTERVAL":          c.Pipeline.ScheduleInterval.String(),
+		"SCHEDULE_ID":                c.Pipeline.ScheduleID,
+		"SHARDS":                     strconv.Itoa(c.Pipeline.Shards),
+		"RUN_TIMEOUT":                c.Pipeline.RunTimeout.String(),
+		"FETCH_WAIT":                 c.Pipeline.FetchWait.String(),
+		"HEARTBEAT_TIMEOUT":          c.Pipeline.HeartbeatTimeout.String(),
+		"DASHBOARD_ADDR":             c.DashboardAddr,
+		"HEALTH_ADDR":                c.HealthAddr,
+		"DATA_DIR":                   c.DataDir,
+		"LOG_FORMAT":                 c.LogFormat,
+		"LOG_LEVEL":                  c.LogLevel,
+		"WORKER_ROLES":               strings.Join(c.WorkerRoles, ","),
+		"ORDERFLOW_DEMO":             strconv.FormatBool(c.Demo),
+		"SIM_SEED":                   strconv.FormatInt(c.Sim.Seed, 10),
+		"SIM_USERS":                  strconv.Itoa(c.Sim.Users),
+		"SIM_RESTAURANTS":            strconv.Itoa(c.Sim.Restaurants),
+		"SIM_HISTORY_ORDERS":         strconv.Itoa(c.Sim.HistoryOrders),
+		"SIM_ORDERS_PER_MINUTE":      strconv.FormatFloat(c.Sim.PerMinute, 'f', -1, 64),
+		"ORDERFLOW_FAULT_KILL":       c.FaultKill,
+	}
+	out := make([]string, 0, len(kv))
+	for k, v := range kv {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/orderflow/orderflow/workers"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 // ns is the spec's namespace, written out here so the test does not borrow
 // the pipeline's own key code.

@@ -10,6 +10,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/orderflow/orderflow/starter"
@@ -57,4 +58,8 @@ func saveHistory(t *testing.T, s *stack) {
 		t.Fatal(err)
 	}
 	t.Logf("saved the history of %s (%d events) to %s", run.WorkflowID, len(hist.Events), path)
+}
+
+func quietTemporal() tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }

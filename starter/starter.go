@@ -34,10 +34,11 @@ func ScheduleIDs(cfg config.Config) []string {
 // Input is the workflow input of shard i's runs.
 func Input(cfg config.Config, shard int) workflows.PipelineInput {
 	return workflows.PipelineInput{
-		Shard:          shard,
-		Shards:         cfg.Pipeline.Shards,
-		BatchSize:      cfg.Pipeline.BatchSize,
-		DrainBatchSize: cfg.Pipeline.DrainBatchSize,
+		Shard:            shard,
+		Shards:           cfg.Pipeline.Shards,
+		BatchSize:        cfg.Pipeline.BatchSize,
+		DrainBatchSize:   cfg.Pipeline.DrainBatchSize,
+		HeartbeatTimeout: cfg.Pipeline.HeartbeatTimeout,
 		Queues: workflows.Queues{
 			Stg: cfg.Temporal.TaskQueue("stg"),
 			Dds: cfg.Temporal.TaskQueue("dds"),

@@ -23,6 +23,7 @@ import (
 	"github.com/orderflow/orderflow/activities"
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/internal/faults"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/refdata"
 	"github.com/orderflow/orderflow/workflows"
@@ -148,11 +149,20 @@ func roleActivities(a *activities.Activities) map[string]map[string]any {
 
 // Register creates one Temporal worker per configured role and starts and
 // stops it with the process. The stg worker also runs the Pipeline workflow.
-func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) {
+func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) error {
+	var opts worker.Options
+	kill, err := faults.Parse(cfg.FaultKill)
+	if err != nil {
+		return err
+	}
+	if kill != nil {
+		log.Warn("fault injection armed: this worker will kill itself", "activity", kill.Activity, "after", kill.After)
+		opts.Interceptors = append(opts.Interceptors, kill.Interceptor())
+	}
 	byRole := roleActivities(a)
 	for _, role := range cfg.WorkerRoles {
 		queue := cfg.Temporal.TaskQueue(role)
-		w := worker.New(c, queue, worker.Options{})
+		w := worker.New(c, queue, opts)
 		for name, fn := range byRole[role] {
 			w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 		}
@@ -164,4 +174,5 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 			return w.Start()
 		}, w.Stop))
 	}
+	return nil
 }

@@ -24,6 +24,9 @@ type PipelineInput struct {
 	Draining bool `json:"draining,omitempty"`
 	// DrainedBefore counts records moved by earlier runs of the same chain.
 	DrainedBefore int64 `json:"drained_before,omitempty"`
+	// HeartbeatTimeout is how soon an activity of a dead worker is retried
+	// (0: 20 s).
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
 }
 
 // Queues names the task queue of each worker role.
@@ -56,13 +59,18 @@ var retry = &temporal.RetryPolicy{
 	MaximumInterval:    30 * time.Second,
 }
 
-// activityOptions holds every activity's timeouts in one place.
-func activityOptions(queue string, startToClose time.Duration) workflow.ActivityOptions {
+// activityOptions holds every activity's timeouts in one place: a try may
+// take 2 minutes, retries go on for 8, and a worker that stops heartbeating
+// (it died) loses the activity after the heartbeat timeout.
+func activityOptions(queue string, heartbeat time.Duration) workflow.ActivityOptions {
+	if heartbeat <= 0 {
+		heartbeat = 20 * time.Second
+	}
 	return workflow.ActivityOptions{
 		TaskQueue:              queue,
-		StartToCloseTimeout:    startToClose,
+		StartToCloseTimeout:    2 * time.Minute,
 		ScheduleToCloseTimeout: 8 * time.Minute,
-		HeartbeatTimeout:       20 * time.Second,
+		HeartbeatTimeout:       heartbeat,
 		RetryPolicy:            retry,
 	}
 }
@@ -86,9 +94,9 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 	if in.Draining && in.DrainBatchSize > limit {
 		limit = in.DrainBatchSize
 	}
-	stg := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Stg, 2*time.Minute))
-	dds := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Dds, 2*time.Minute))
-	cdm := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Cdm, 2*time.Minute))
+	stg := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Stg, in.HeartbeatTimeout))
+	dds := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Dds, in.HeartbeatTimeout))
+	cdm := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Cdm, in.HeartbeatTimeout))
 	bi := activities.BatchInput{Batch: batch}
 
 	var fetched activities.FetchBatchResult
