@@ -23,11 +23,17 @@ import (
 // each worker registers it and only its role's activities are scheduled there.
 type Activities struct {
 	Cfg   config.Config
-	Pool  *pgxpool.Pool
+	DB    Pools
 	Refs  *refdata.Store
 	Kafka *kgo.Client
 	Admin *kadm.Client
 	Log   *slog.Logger
+}
+
+// Pools are the PostgreSQL pools of the three layers. Each acts as its
+// layer's role (db.Role), so an activity has only its layer's privileges.
+type Pools struct {
+	Stg, Dds, Cdm *pgxpool.Pool
 }
 
 // BatchRef names one batch: the workflow run that moves it, the shard that

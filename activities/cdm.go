@@ -15,7 +15,7 @@ import (
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
-	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, a.DB.Cdm, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, db.Query("counters_lock")); err != nil {
 			return fmt.Errorf("counters lock: %w", err)
 		}

@@ -127,7 +127,7 @@ func (v *vaultRows) add(e order.Enriched, updateTS time.Time) error {
 func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsResult, error) {
 	defer heartbeat(ctx)()
 	res := LoadDdsResult{Rows: map[string]int64{}}
-	rows, err := a.Pool.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
+	rows, err := a.DB.Dds.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
 	if err != nil {
 		return res, classify(fmt.Errorf("read stg.batch_orders: %w", err))
 	}
@@ -143,11 +143,11 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 		var e order.Enriched
 		if err := json.Unmarshal([]byte(body), &e); err != nil {
 			rows.Close()
-			return res, permanent("CorruptBatchRow", fmt.Errorf("stg.batch_orders order %d: %w", id, err))
+			return res, permanent(ErrTypeCorruptBatch, fmt.Errorf("stg.batch_orders order %d: %w", id, err))
 		}
 		if err := v.add(e, updateTS); err != nil {
 			rows.Close()
-			return res, permanent("CorruptBatchRow", err)
+			return res, permanent(ErrTypeCorruptBatch, err)
 		}
 		res.Orders++
 	}
@@ -178,7 +178,7 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 	if res.Orders == 0 {
 		return res, nil
 	}
-	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range stmts {
 			batch.Queue(db.Query("dds_"+s.table), s.args...)
@@ -229,7 +229,7 @@ type productCount struct {
 func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCountersResult, error) {
 	defer heartbeat(ctx)()
 	var res EmitCountersResult
-	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, db.Query("counters_lock")); err != nil {
 			return fmt.Errorf("counters lock: %w", err)
 		}
@@ -277,7 +277,7 @@ func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCount
 			recs = append(recs, &kgo.Record{Topic: a.Cfg.Kafka.DdsTopic, Key: []byte(id), Value: body})
 		}
 		if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return transient(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.DdsTopic, err))
+			return classify(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.DdsTopic, err))
 		}
 		res.Users = len(recs)
 		return nil

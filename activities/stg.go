@@ -25,15 +25,15 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 	topic := a.Cfg.Kafka.InputTopic
 	parts, err := kafkaio.Owned(ctx, a.Admin, topic, in.Batch.Shard, in.Batch.Shards)
 	if err != nil {
-		return res, transient(err)
+		return res, classify(err)
 	}
 	pos, err := kafkaio.Position(ctx, a.Admin, a.Cfg.Kafka.Group, topic, parts)
 	if err != nil {
-		return res, transient(err)
+		return res, classify(err)
 	}
 	recs, ranges, err := kafkaio.ReadRange(ctx, a.Cfg.Kafka, a.Log, topic, pos, in.Limit, a.Cfg.Pipeline.FetchWait)
 	if err != nil {
-		return res, transient(err)
+		return res, classify(err)
 	}
 	res.Ranges, res.Records = ranges, len(recs)
 	res.Backlog = pos.Lag() - int64(len(recs))
@@ -42,7 +42,7 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 	}
 	rangesJSON, _ := json.Marshal(ranges)
 	b := in.Batch
-	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, db.Query("stg_begin_batch"), b.BatchID, b.Shard, b.Shards, b.LoadDT, rangesJSON, len(recs), res.Backlog); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
@@ -107,7 +107,7 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichR
 	defer heartbeat(ctx)()
 	res := EnrichResult{ByReason: map[string]int{}}
 	b := in.Batch
-	rows, err := a.Pool.Query(ctx, db.Query("stg_batch_messages"), b.BatchID)
+	rows, err := a.DB.Stg.Query(ctx, db.Query("stg_batch_messages"), b.BatchID)
 	if err != nil {
 		return res, classify(fmt.Errorf("read stg.batch_messages: %w", err))
 	}
@@ -151,7 +151,7 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichR
 	}
 	snap, err := a.Refs.Lookup(ctx, keys(userSet), keys(restSet))
 	if err != nil {
-		return res, transient(err)
+		return res, classify(err)
 	}
 	current := map[int64]candidate{}
 	for j, ev := range events {
@@ -180,7 +180,7 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichR
 	}
 	res.Orders, res.Rejected = len(ids), len(rejected)
 
-	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM stg.batch_orders WHERE batch_id = $1`, b.BatchID); err != nil {
 			return fmt.Errorf("clear stg.batch_orders: %w", err)
 		}
@@ -221,12 +221,12 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichR
 func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult, error) {
 	defer heartbeat(ctx)()
 	var res LoadStgResult
-	tag, err := a.Pool.Exec(ctx, db.Query("stg_upsert_order_events"), in.Batch.BatchID)
+	tag, err := a.DB.Stg.Exec(ctx, db.Query("stg_upsert_order_events"), in.Batch.BatchID)
 	if err != nil {
 		return res, classify(fmt.Errorf("upsert stg.order_events: %w", err))
 	}
 	res.Upserted = tag.RowsAffected()
-	rows, err := a.Pool.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
+	rows, err := a.DB.Stg.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
 	if err != nil {
 		return res, classify(fmt.Errorf("read stg.batch_orders: %w", err))
 	}
@@ -245,7 +245,7 @@ func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult,
 		return res, classify(err)
 	}
 	if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return res, transient(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.StgTopic, err))
+		return res, classify(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.StgTopic, err))
 	}
 	res.Produced = len(recs)
 	return res, nil
@@ -255,12 +255,12 @@ func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult,
 // batch done and deletes its working rows. Committing twice is harmless.
 func (a *Activities) CommitOffsets(ctx context.Context, in CommitInput) error {
 	if err := kafkaio.Commit(ctx, a.Admin, a.Cfg.Kafka.Group, a.Cfg.Kafka.InputTopic, in.Ranges); err != nil {
-		return transient(err)
+		return classify(err)
 	}
-	if _, err := a.Pool.Exec(ctx, db.Query("stg_finish_batch"), in.Batch.BatchID); err != nil {
+	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_finish_batch"), in.Batch.BatchID); err != nil {
 		return classify(fmt.Errorf("finish batch: %w", err))
 	}
-	if _, err := a.Pool.Exec(ctx, db.Query("stg_sweep")); err != nil {
+	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_sweep")); err != nil {
 		return classify(fmt.Errorf("sweep old batches: %w", err))
 	}
 	return nil

@@ -14,11 +14,13 @@ import (
 
 // Config holds every setting of an orderflow process.
 type Config struct {
-	Kafka    Kafka
-	PGDSN    string
-	Redis    Redis
-	Temporal Temporal
-	Pipeline Pipeline
+	Kafka Kafka
+	PGDSN string
+	// PGSetRole makes each worker layer act as its own PostgreSQL role.
+	PGSetRole bool
+	Redis     Redis
+	Temporal  Temporal
+	Pipeline  Pipeline
 
 	DashboardAddr string
 	HealthAddr    string
@@ -119,7 +121,8 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			TLSSkipVerify: r.boolean("KAFKA_TLS_SKIP_VERIFY", false),
 			Partitions:    r.integer("KAFKA_PARTITIONS", 1),
 		},
-		PGDSN: r.str("PG_DSN", "postgres://postgres@127.0.0.1:5432/orderflow?sslmode=disable"),
+		PGDSN:     r.str("PG_DSN", "postgres://postgres@127.0.0.1:5432/orderflow?sslmode=disable"),
+		PGSetRole: r.boolean("PG_SET_ROLE", true),
 		Redis: Redis{
 			Addr:     r.str("REDIS_ADDR", "127.0.0.1:6379"),
 			Username: r.str("REDIS_USERNAME", ""),
@@ -280,6 +283,7 @@ func (c Config) Environ() []string {
 		"KAFKA_TLS_SKIP_VERIFY":      strconv.FormatBool(c.Kafka.TLSSkipVerify),
 		"KAFKA_PARTITIONS":           strconv.Itoa(c.Kafka.Partitions),
 		"PG_DSN":                     c.PGDSN,
+		"PG_SET_ROLE":                strconv.FormatBool(c.PGSetRole),
 		"REDIS_ADDR":                 c.Redis.Addr,
 		"REDIS_USERNAME":             c.Redis.Username,
 		"REDIS_PASSWORD":             c.Redis.Password,

@@ -34,9 +34,26 @@ func Query(name string) string {
 
 // Open connects a pool and checks the server answers.
 func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	return OpenAs(ctx, dsn, "")
+}
+
+// Role is the PostgreSQL role of a worker layer (created by the migrations).
+func Role(layer string) string { return "orderflow_" + layer }
+
+// OpenAs connects a pool whose every connection acts as role (SET ROLE), so
+// it has only that role's privileges; "" keeps the login user's.
+func OpenAs(ctx context.Context, dsn, role string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse PG_DSN: %w", err)
+	}
+	if role != "" {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if _, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
+				return fmt.Errorf("set role %s (run the migrations first): %w", role, err)
+			}
+			return nil
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

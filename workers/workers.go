@@ -34,10 +34,10 @@ var Clients = fx.Module("clients",
 	fx.Provide(NewPool, NewRedis, NewKafka, NewTemporal),
 )
 
-// Module runs the workers of cfg.WorkerRoles after applying the migrations.
+// Module runs the workers of cfg.WorkerRoles, each layer on its own pool.
 var Module = fx.Module("workers",
-	fx.Provide(NewActivities),
-	fx.Invoke(migrateOnStart, Register),
+	fx.Provide(NewPools, NewActivities),
+	fx.Invoke(Register),
 )
 
 // App is a whole worker process: its config and logger, the clients, the workers.
@@ -55,14 +55,48 @@ func App(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 	)
 }
 
-// NewPool opens the PostgreSQL pool and closes it on stop.
-func NewPool(lc fx.Lifecycle, cfg config.Config) (*pgxpool.Pool, error) {
-	pool, err := db.Open(context.Background(), cfg.PGDSN)
+// NewPool opens the PostgreSQL pool of the login user, applies the
+// migrations (several processes may do so at once), and closes it on stop.
+func NewPool(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+	ctx := context.Background()
+	pool, err := db.Open(ctx, cfg.PGDSN)
 	if err != nil {
 		return nil, err
 	}
 	lc.Append(fx.StopHook(pool.Close))
+	n, err := db.Migrate(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("applied migrations", "count", n)
+	}
 	return pool, nil
+}
+
+// NewPools opens one pool per worker role of this process, acting as the
+// role's PostgreSQL role when PG_SET_ROLE is on (else sharing pool).
+func NewPools(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool) (activities.Pools, error) {
+	var ps activities.Pools
+	for _, role := range cfg.WorkerRoles {
+		p := pool
+		if cfg.PGSetRole {
+			var err error
+			if p, err = db.OpenAs(context.Background(), cfg.PGDSN, db.Role(role)); err != nil {
+				return ps, err
+			}
+			lc.Append(fx.StopHook(p.Close))
+		}
+		switch role {
+		case "stg":
+			ps.Stg = p
+		case "dds":
+			ps.Dds = p
+		case "cdm":
+			ps.Cdm = p
+		}
+	}
+	return ps, nil
 }
 
 // OpenRedis connects to Redis (with AUTH and TLS when configured) and checks it answers.
@@ -118,24 +152,11 @@ func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.C
 }
 
 // NewActivities gathers the activities' dependencies.
-func NewActivities(cfg config.Config, log *slog.Logger, pool *pgxpool.Pool, rdb redis.UniversalClient, cl *kgo.Client) *activities.Activities {
+func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, rdb redis.UniversalClient, cl *kgo.Client) *activities.Activities {
 	return &activities.Activities{
-		Cfg: cfg, Pool: pool, Refs: refdata.NewStore(rdb),
+		Cfg: cfg, DB: pools, Refs: refdata.NewStore(rdb),
 		Kafka: cl, Admin: kafkaio.Admin(cl), Log: log,
 	}
-}
-
-func migrateOnStart(lc fx.Lifecycle, pool *pgxpool.Pool, log *slog.Logger) {
-	lc.Append(fx.StartHook(func(ctx context.Context) error {
-		n, err := db.Migrate(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			log.Info("applied migrations", "count", n)
-		}
-		return nil
-	}))
 }
 
 // roleActivities lists which activities each role runs.
