@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/observe"
 )
 
 // UpsertCdm copies the touched users' counters into the marts, with the
@@ -33,5 +34,7 @@ func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmRes
 	if err != nil {
 		return res, classify(err)
 	}
+	observe.AddRows("cdm.user_product_counters", res.ProductRows)
+	observe.AddRows("cdm.user_category_counters", res.CategoryRows)
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/observe"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/vault"
 )
@@ -197,6 +198,9 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 	if err != nil {
 		return res, classify(err)
 	}
+	for table, n := range res.Rows {
+		observe.AddRows("dds."+table, n)
+	}
 	return res, nil
 }
 
@@ -285,5 +289,7 @@ func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCount
 	if err != nil {
 		return res, classify(err)
 	}
+	observe.AddRows("dds.b_user_product_cnt", res.ProductChanges)
+	observe.AddRows("dds.b_user_category_cnt", res.CategoryChanges)
 	return res, nil
 }

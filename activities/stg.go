@@ -12,6 +12,7 @@ import (
 
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/kafkaio"
+	"github.com/orderflow/orderflow/observe"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/vault"
 )
@@ -103,7 +104,7 @@ type rejectedRow struct {
 // EnrichViaRedis decodes and validates the batch's records, looks up their
 // users and restaurants with one MGET, keeps each order's current version in
 // stg.batch_orders and stores the rest in stg.rejected_messages.
-func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichResult, error) {
+func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ EnrichResult, err error) {
 	defer heartbeat(ctx)()
 	res := EnrichResult{ByReason: map[string]int{}}
 	b := in.Batch
@@ -179,6 +180,13 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichR
 		res.ByReason[string(r.reason)]++
 	}
 	res.Orders, res.Rejected = len(ids), len(rejected)
+	defer func() {
+		if err == nil {
+			for r, n := range res.ByReason {
+				observe.AddRejected(r, n)
+			}
+		}
+	}()
 
 	err = pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM stg.batch_orders WHERE batch_id = $1`, b.BatchID); err != nil {
@@ -248,6 +256,7 @@ func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult,
 		return res, classify(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.StgTopic, err))
 	}
 	res.Produced = len(recs)
+	observe.AddRows("stg.order_events", res.Upserted)
 	return res, nil
 }
 
@@ -263,6 +272,11 @@ func (a *Activities) CommitOffsets(ctx context.Context, in CommitInput) error {
 	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_sweep")); err != nil {
 		return classify(fmt.Errorf("sweep old batches: %w", err))
 	}
+	records := 0
+	for _, r := range in.Ranges {
+		records += int(r.To - r.From)
+	}
+	observe.BatchCommitted(in.Batch.Shard, records)
 	return nil
 }
 

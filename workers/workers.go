@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -25,6 +26,7 @@ import (
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/internal/faults"
 	"github.com/orderflow/orderflow/kafkaio"
+	"github.com/orderflow/orderflow/observe"
 	"github.com/orderflow/orderflow/refdata"
 	"github.com/orderflow/orderflow/workflows"
 )
@@ -51,6 +53,7 @@ func App(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 		}),
 		Clients,
 		Module,
+		observe.Module,
 		fx.Options(extra...),
 	)
 }
@@ -140,9 +143,10 @@ func NewKafka(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*kgo.Client
 // NewTemporal dials the Temporal frontend.
 func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.Client, error) {
 	c, err := client.Dial(client.Options{
-		HostPort:  cfg.Temporal.Address,
-		Namespace: cfg.Temporal.Namespace,
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+		HostPort:       cfg.Temporal.Address,
+		Namespace:      cfg.Temporal.Namespace,
+		Logger:         tlog.NewStructuredLogger(log.With("component", "temporal")),
+		MetricsHandler: observe.TemporalMetricsHandler(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("temporal at %s is unreachable: %w", cfg.Temporal.Address, err)
@@ -171,7 +175,7 @@ func roleActivities(a *activities.Activities) map[string]map[string]any {
 // Register creates one Temporal worker per configured role and starts and
 // stops it with the process. The stg worker also runs the Pipeline workflow.
 func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) error {
-	var opts worker.Options
+	opts := worker.Options{Interceptors: []interceptor.WorkerInterceptor{observe.ActivityInterceptor()}}
 	kill, err := faults.Parse(cfg.FaultKill)
 	if err != nil {
 		return err

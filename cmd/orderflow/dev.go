@@ -99,11 +99,13 @@ orderflow is running.
   Kafka         %s  topics %s, %s, %s
   PostgreSQL    %s
   Redis         %s
+  health        http://%s/readyz  metrics http://%s/metrics
   data          %s
 Ctrl-C stops everything; state survives a restart.
 
 `, ts.UIURL(), cfg.Temporal.Namespace, ids, cfg.Pipeline.ScheduleInterval, cfg.Kafka.Brokers[0],
-		cfg.Kafka.InputTopic, cfg.Kafka.StgTopic, cfg.Kafka.DdsTopic, redactDSN(cfg.PGDSN), cfg.Redis.Addr, dataDir)
+		cfg.Kafka.InputTopic, cfg.Kafka.StgTopic, cfg.Kafka.DdsTopic, redactDSN(cfg.PGDSN), cfg.Redis.Addr,
+		cfg.HealthAddr, cfg.HealthAddr, dataDir)
 
 	simDone := make(chan error, 1)
 	if cfg.Demo {
