@@ -10,9 +10,11 @@ import (
 	"github.com/orderflow/orderflow/observe"
 )
 
-// UpsertCdm copies the touched users' counters into the marts, with the
-// latest product and category names. It takes the counters lock, so the last
-// pipeline to write writes the newest totals.
+// UpsertCdm copies every counter changed since the last copy (this batch's,
+// and any left by a run that failed after EmitCounters) into the marts, with
+// the latest product and category names, and renames the products this
+// batch renamed. It holds the counters lock and copies current values, so
+// interleaved pipelines leave the marts equal to the counters.
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
@@ -20,15 +22,19 @@ func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmRes
 		if _, err := tx.Exec(ctx, db.Query("counters_lock")); err != nil {
 			return fmt.Errorf("counters lock: %w", err)
 		}
-		tag, err := tx.Exec(ctx, db.Query("cdm_upsert_products"), in.Batch.BatchID)
+		tag, err := tx.Exec(ctx, db.Query("cdm_upsert_products"))
 		if err != nil {
 			return fmt.Errorf("upsert cdm.user_product_counters: %w", err)
 		}
 		res.ProductRows = tag.RowsAffected()
-		if tag, err = tx.Exec(ctx, db.Query("cdm_upsert_categories"), in.Batch.BatchID); err != nil {
+		if tag, err = tx.Exec(ctx, db.Query("cdm_upsert_categories")); err != nil {
 			return fmt.Errorf("upsert cdm.user_category_counters: %w", err)
 		}
 		res.CategoryRows = tag.RowsAffected()
+		if tag, err = tx.Exec(ctx, db.Query("cdm_rename_products"), in.Batch.LoadDT); err != nil {
+			return fmt.Errorf("rename products in cdm.user_product_counters: %w", err)
+		}
+		res.ProductRows += tag.RowsAffected()
 		return nil
 	})
 	if err != nil {

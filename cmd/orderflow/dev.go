@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/orderflow/orderflow/dashboard"
 	"github.com/orderflow/orderflow/devstack"
 	"github.com/orderflow/orderflow/health"
 	"github.com/orderflow/orderflow/kafkaio"
@@ -95,6 +96,7 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 
 	fmt.Fprintf(e.out, `
 orderflow is running.
+  dashboard     http://%s/   (API: /api/users/<user id>, /api/top/products, /api/tags)
   Temporal UI   %s/namespaces/%s/schedules  (schedules %v, every %s)
   Kafka         %s  topics %s, %s, %s
   PostgreSQL    %s
@@ -103,9 +105,15 @@ orderflow is running.
   data          %s
 Ctrl-C stops everything; state survives a restart.
 
-`, ts.UIURL(), cfg.Temporal.Namespace, ids, cfg.Pipeline.ScheduleInterval, cfg.Kafka.Brokers[0],
+`, cfg.DashboardAddr, ts.UIURL(), cfg.Temporal.Namespace, ids, cfg.Pipeline.ScheduleInterval, cfg.Kafka.Brokers[0],
 		cfg.Kafka.InputTopic, cfg.Kafka.StgTopic, cfg.Kafka.DdsTopic, redactDSN(cfg.PGDSN), cfg.Redis.Addr,
 		cfg.HealthAddr, cfg.HealthAddr, dataDir)
+
+	go func() {
+		if err := dashboard.Serve(ctx, cfg.DashboardAddr, cfg, pool, kafkaio.Admin(cl), e.log.With("component", "dashboard")); err != nil {
+			e.log.Error("dashboard stopped", "err", err)
+		}
+	}()
 
 	simDone := make(chan error, 1)
 	if cfg.Demo {

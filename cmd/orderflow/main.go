@@ -34,6 +34,7 @@ Commands:
   simulate    run the order-service simulator against KAFKA_BROKERS and REDIS_ADDR
   status      print lag and row counts once
   broker      run only the local Kafka broker (kfake)
+  dashboard   serve the dashboard and the read-only JSON API on DASHBOARD_ADDR
 
 Every setting comes from the environment; see the README's table.
 Run 'orderflow <command> -h' for a command's flags.
@@ -58,6 +59,7 @@ var commands = map[string]func(ctx context.Context, env *env, args []string) err
 	"simulate":  cmdSimulate,
 	"status":    cmdStatus,
 	"broker":    cmdBroker,
+	"dashboard": cmdDashboard,
 }
 
 // env is what every command gets: the configuration, a logger and where to print.

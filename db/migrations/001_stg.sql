@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS stg.batch_orders (
     "offset"    bigint NOT NULL,
     sent_dttm   timestamp NOT NULL,
     update_ts   timestamp NOT NULL,
-    payload     json NOT NULL,
-    enriched    json NOT NULL,
+    -- text, not json: validated once, when it reaches stg.order_events
+    payload     text NOT NULL,
+    enriched    text NOT NULL,
     PRIMARY KEY (batch_id, object_id)
 );

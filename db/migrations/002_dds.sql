@@ -126,15 +126,22 @@ CREATE TABLE IF NOT EXISTS dds.b_order_category_counted (
     h_user_pk     uuid NOT NULL,
     PRIMARY KEY (h_order_pk, h_category_pk)
 );
+-- pending marks a counter changed since UpsertCdm last copied it to the marts:
+-- any UpsertCdm copies every pending counter (also those of a run that failed
+-- after EmitCounters) and clears the flag, under the counters lock.
 CREATE TABLE IF NOT EXISTS dds.b_user_product_cnt (
     h_user_pk    uuid NOT NULL,
     h_product_pk uuid NOT NULL,
     order_cnt    int NOT NULL CHECK (order_cnt >= 0),
+    pending      boolean NOT NULL DEFAULT true,
     PRIMARY KEY (h_user_pk, h_product_pk)
 );
+CREATE INDEX IF NOT EXISTS b_user_product_cnt_pending ON dds.b_user_product_cnt (h_user_pk) WHERE pending;
 CREATE TABLE IF NOT EXISTS dds.b_user_category_cnt (
     h_user_pk     uuid NOT NULL,
     h_category_pk uuid NOT NULL,
     order_cnt     int NOT NULL CHECK (order_cnt >= 0),
+    pending       boolean NOT NULL DEFAULT true,
     PRIMARY KEY (h_user_pk, h_category_pk)
 );
+CREATE INDEX IF NOT EXISTS b_user_category_cnt_pending ON dds.b_user_category_cnt (h_user_pk) WHERE pending;

@@ -72,6 +72,8 @@ COMMENT ON SCHEMA bi IS 'Read-only views over the CDM marts for BI tools (DataLe
 -- category; orders: counted (CLOSED, current) orders holding the category.
 -- users_pct: share of all users with a counted order; orders_pct: share of
 -- all category orders (an order with two categories counts once in each).
+-- users_rank and orders_rank number the rows by users (then orders, name)
+-- and by orders (then users, name): "top 10" is rank <= 10 in a BI tool.
 CREATE OR REPLACE VIEW bi.category_popularity AS
 WITH c AS MATERIALIZED (
     SELECT category_id, min(category_name) AS category_name,
@@ -87,13 +89,16 @@ WITH c AS MATERIALIZED (
 SELECT c.category_id, c.category_name, c.users, c.orders,
        round(100.0 * c.users / nullif(t.users, 0), 1) AS users_pct,
        round(100.0 * c.orders / nullif(t.orders, 0), 1) AS orders_pct,
+       row_number() OVER (ORDER BY c.users DESC, c.orders DESC, c.category_name) AS users_rank,
+       row_number() OVER (ORDER BY c.orders DESC, c.users DESC, c.category_name) AS orders_rank,
        t.users AS total_users, t.orders AS total_orders
 FROM c CROSS JOIN t
 WHERE c.users > 0;
 
 -- Dish popularity: a dish is a product name (the same dish of several
 -- restaurants is one dish). users: distinct users with a counted order of
--- it; orders: counted orders holding it. Shares as in category_popularity.
+-- it; orders: counted orders holding it. Shares and ranks as in
+-- category_popularity.
 CREATE OR REPLACE VIEW bi.dish_popularity AS
 WITH d AS MATERIALIZED (
     SELECT product_name AS dish,
@@ -112,6 +117,8 @@ WITH d AS MATERIALIZED (
 SELECT d.dish, d.users, d.orders, d.products,
        round(100.0 * d.users / nullif(t.users, 0), 1) AS users_pct,
        round(100.0 * d.orders / nullif(t.orders, 0), 1) AS orders_pct,
+       row_number() OVER (ORDER BY d.users DESC, d.orders DESC, d.dish) AS users_rank,
+       row_number() OVER (ORDER BY d.orders DESC, d.users DESC, d.dish) AS orders_rank,
        t.users AS total_users, t.orders AS total_orders
 FROM d CROSS JOIN t
 WHERE d.users > 0;
@@ -142,14 +149,22 @@ JOIN dds.h_user h ON h.h_user_pk = t.user_id;
 
 -- The role BI tools read with: NOLOGIN; grant it to a login role
 -- (docs/DATALENS.md). Roles are cluster-wide, so another database (or a
--- concurrent migration) may have created it already.
+-- concurrent migration) may have created it already. A migration user
+-- without CREATEROLE (a managed cluster) skips it with a warning; an admin
+-- then creates the role and runs these grants (docs/DATALENS.md).
 DO $$
 BEGIN
-    CREATE ROLE orderflow_bi NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
+    BEGIN
+        CREATE ROLE orderflow_bi NOLOGIN;
+    EXCEPTION
+        WHEN duplicate_object OR unique_violation THEN NULL;
+        WHEN insufficient_privilege THEN
+            RAISE WARNING 'orderflow: cannot create role orderflow_bi (%); see docs/DATALENS.md', SQLERRM;
+    END;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_bi') THEN
+        GRANT USAGE ON SCHEMA bi TO orderflow_bi;
+        GRANT SELECT ON ALL TABLES IN SCHEMA bi TO orderflow_bi;
+        ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO orderflow_bi;
+    END IF;
 END
 $$;
-GRANT USAGE ON SCHEMA bi TO orderflow_bi;
-GRANT SELECT ON ALL TABLES IN SCHEMA bi TO orderflow_bi;
-ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO orderflow_bi;

@@ -43,6 +43,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
 GRANT USAGE ON SCHEMA stg, dds, cdm TO orderflow_cdm;
 GRANT SELECT ON stg.batch_orders TO orderflow_cdm;
 GRANT SELECT ON dds.b_user_product_cnt, dds.b_user_category_cnt, dds.s_product_names, dds.h_category TO orderflow_cdm;
+GRANT UPDATE (pending) ON dds.b_user_product_cnt, dds.b_user_category_cnt TO orderflow_cdm;
 GRANT SELECT, INSERT, UPDATE ON cdm.user_product_counters, cdm.user_category_counters TO orderflow_cdm;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA cdm TO orderflow_cdm;
 

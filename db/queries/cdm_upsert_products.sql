@@ -1,14 +1,19 @@
--- The touched users' product counters, with the product's latest name, into
--- the mart; rows that already say the same are not rewritten.
-WITH users AS (
-    SELECT DISTINCT h_user_pk FROM stg.batch_orders WHERE batch_id = $1
+-- Every product counter changed since it was last copied (pending), with
+-- the product's latest name, into the mart; the flag is cleared in the same
+-- statement. Rows that already say the same are not rewritten.
+WITH changed AS (
+    UPDATE dds.b_user_product_cnt SET pending = false
+    WHERE pending
+    RETURNING h_user_pk, h_product_pk, order_cnt
+), names AS (
+    SELECT DISTINCT ON (s.h_product_pk) s.h_product_pk, s.name
+    FROM dds.s_product_names s
+    WHERE s.h_product_pk IN (SELECT DISTINCT h_product_pk FROM changed)
+    ORDER BY s.h_product_pk, s.load_dt DESC
 )
 INSERT INTO cdm.user_product_counters (user_id, product_id, product_name, order_cnt)
-SELECT c.h_user_pk, c.h_product_pk, pn.name, c.order_cnt
-FROM users
-JOIN dds.b_user_product_cnt c USING (h_user_pk)
-CROSS JOIN LATERAL (SELECT s.name FROM dds.s_product_names s
-                    WHERE s.h_product_pk = c.h_product_pk ORDER BY s.load_dt DESC LIMIT 1) pn
+SELECT c.h_user_pk, c.h_product_pk, n.name, c.order_cnt
+FROM changed c JOIN names n USING (h_product_pk)
 ON CONFLICT (user_id, product_id) DO UPDATE
 SET product_name = EXCLUDED.product_name, order_cnt = EXCLUDED.order_cnt
 WHERE (cdm.user_product_counters.product_name, cdm.user_product_counters.order_cnt)

@@ -37,12 +37,12 @@ WITH batch AS (
     GROUP BY h_user_pk, h_product_pk
     HAVING sum(d) <> 0
 ), updated AS (
-    UPDATE dds.b_user_product_cnt c SET order_cnt = c.order_cnt + d.d
+    UPDATE dds.b_user_product_cnt c SET order_cnt = c.order_cnt + d.d, pending = true
     FROM delta d
     WHERE c.h_user_pk = d.h_user_pk AND c.h_product_pk = d.h_product_pk
     RETURNING c.h_user_pk, c.h_product_pk
 )
-INSERT INTO dds.b_user_product_cnt (h_user_pk, h_product_pk, order_cnt)
-SELECT d.h_user_pk, d.h_product_pk, d.d
+INSERT INTO dds.b_user_product_cnt (h_user_pk, h_product_pk, order_cnt, pending)
+SELECT d.h_user_pk, d.h_product_pk, d.d, true
 FROM delta d
 WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.h_user_pk = d.h_user_pk AND u.h_product_pk = d.h_product_pk)

@@ -1,7 +1,7 @@
 -- The batch's orders into STG; an older version never overwrites a newer one,
 -- and an identical one is not rewritten.
 INSERT INTO stg.order_events (object_id, payload, object_type, sent_dttm, update_ts)
-SELECT object_id, payload, 'order', sent_dttm, update_ts
+SELECT object_id, payload::json, 'order', sent_dttm, update_ts
 FROM stg.batch_orders
 WHERE batch_id = $1
 ON CONFLICT (object_id) DO UPDATE

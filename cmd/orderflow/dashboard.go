@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderflow/orderflow/dashboard"
+	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/kafkaio"
+)
+
+// cmdDashboard serves the dashboard and its read-only JSON API on
+// DASHBOARD_ADDR (or -addr) until Ctrl-C, on its own PostgreSQL pool and
+// Kafka client (for the lag). Its sessions are read-only and, with
+// PG_SET_ROLE on, act as the read-only role orderflow_reader. The warehouse
+// must be migrated (`orderflow migrate`, or any worker's start).
+func cmdDashboard(ctx context.Context, e *env, args []string) error {
+	fs := flags("dashboard", "dashboard [-addr host:port]")
+	addr := fs.String("addr", e.cfg.DashboardAddr, "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pcfg, err := pgxpool.ParseConfig(e.cfg.PGDSN)
+	if err != nil {
+		return fmt.Errorf("parse PG_DSN: %w", err)
+	}
+	// Every transaction of this process is read-only, whatever it runs.
+	pcfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "orderflow-dashboard"
+	if e.cfg.PGSetRole {
+		role := db.Role("reader")
+		pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if _, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
+				return fmt.Errorf("set role %s (run the migrations first): %w", role, err)
+			}
+			return nil
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("connect postgres: %w", err)
+	}
+	defer pool.Close()
+	var views bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('bi.tag_counts') IS NOT NULL`).Scan(&views); err != nil {
+		return fmt.Errorf("postgres at %s:%d: %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, err)
+	}
+	if !views {
+		return fmt.Errorf("database %s has no bi views: run `orderflow migrate` first", pcfg.ConnConfig.Database)
+	}
+	cl, err := kafkaio.NewClient(e.cfg.Kafka, e.log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	fmt.Fprintf(e.out, "dashboard on http://%s/ (JSON API under /api/); Ctrl-C stops it\n", *addr)
+	return dashboard.Serve(ctx, *addr, e.cfg, pool, kafkaio.Admin(cl), e.log.With("component", "dashboard"))
+}
