@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -127,4 +128,24 @@ func Rewind(ctx context.Context, adm *kadm.Client, group, topic string, offset i
 		rs[i] = Range{Partition: p, To: offset}
 	}
 	return Commit(ctx, adm, group, topic, rs)
+}
+
+// RewindTo moves the group's offsets of topic, on every partition, to the
+// first record whose timestamp is at or after at (a partition with no such
+// record goes to its end). It returns the offsets it committed.
+func RewindTo(ctx context.Context, adm *kadm.Client, group, topic string, at time.Time) (map[int32]int64, error) {
+	listed, err := adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("offsets of %s after %s: %w", topic, at.Format(time.RFC3339), err)
+	}
+	out := map[int32]int64{}
+	var rs []Range
+	listed.Each(func(o kadm.ListedOffset) {
+		out[o.Partition] = o.Offset
+		rs = append(rs, Range{Partition: o.Partition, To: o.Offset})
+	})
+	return out, Commit(ctx, adm, group, topic, rs)
 }

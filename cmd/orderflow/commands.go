@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -112,8 +114,9 @@ func cmdSchedule(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdRewind(ctx context.Context, e *env, args []string) error {
-	fs := flags("rewind", "rewind -offset N   (pause the schedule first)")
+	fs := flags("rewind", "rewind -offset N | -time 2026-11-26T10:00:00Z   (pause the schedule first; loads are idempotent)")
 	offset := fs.Int64("offset", 0, "the offset every input partition restarts from")
+	at := fs.String("time", "", "restart every partition at its first record at or after this RFC 3339 time (instead of -offset)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,7 +125,22 @@ func cmdRewind(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	if err := kafkaio.Rewind(ctx, kafkaio.Admin(cl), e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, *offset); err != nil {
+	adm := kafkaio.Admin(cl)
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fmt.Errorf("rewind -time: %w", err)
+		}
+		offs, err := kafkaio.RewindTo(ctx, adm, e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, t)
+		if err != nil {
+			return err
+		}
+		for _, p := range slices.Sorted(maps.Keys(offs)) {
+			fmt.Fprintf(e.out, "group %s now reads %s[%d] from offset %d\n", e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, p, offs[p])
+		}
+		return nil
+	}
+	if err := kafkaio.Rewind(ctx, adm, e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, *offset); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.out, "group %s now reads %s from offset %d\n", e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, *offset)
