@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/observe"
@@ -155,31 +157,65 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 	if err := rows.Err(); err != nil {
 		return res, classify(err)
 	}
-	ldt, src := in.Batch.LoadDT, vault.LoadSrc
-	type stmt struct {
-		table string
-		args  []any
+	if res.Orders == 0 {
+		return res, nil
 	}
-	stmts := []stmt{
+	ldt, src := in.Batch.LoadDT, vault.LoadSrc
+	hubs := []stmt{
 		{"h_user", []any{v.userPK, v.userID, ldt, src}},
 		{"h_product", []any{v.productPK, v.productID, ldt, src}},
 		{"h_category", []any{v.categoryPK, v.categoryName, ldt, src}},
 		{"h_restaurant", []any{v.restaurantPK, v.restaurantID, ldt, src}},
 		{"h_order", []any{v.orderPK, v.orderID, v.orderDT, ldt, src}},
+	}
+	links := []stmt{
 		{"l_order_product", linkArgs(v.links[linkOrderProduct], ldt)},
 		{"l_product_restaurant", linkArgs(v.links[linkProductRestaurant], ldt)},
 		{"l_product_category", linkArgs(v.links[linkProductCategory], ldt)},
 		{"l_order_user", linkArgs(v.links[linkOrderUser], ldt)},
+	}
+	sats := []stmt{
 		{"s_user_names", []any{v.unPK, v.unName, v.unLogin, v.unHD, ldt, src}},
 		{"s_product_names", []any{v.pnPK, v.pnName, v.pnHD, ldt, src}},
 		{"s_restaurant_names", []any{v.rnPK, v.rnName, v.rnHD, ldt, src}},
 		{"s_order_cost", []any{v.ocPK, v.ocCost, v.ocPay, v.ocHD, ldt, src}},
 		{"s_order_status", []any{v.osPK, v.osStatus, v.osUpdate, v.osHD, ldt, src}},
 	}
-	if res.Orders == 0 {
-		return res, nil
+	// Hubs first (links and satellites reference them), then links and
+	// satellites at once on two connections. Each group is one transaction
+	// and every statement is idempotent, so a retry after a partial load
+	// completes it without adding a row.
+	hubRows, err := a.loadVault(ctx, hubs)
+	if err != nil {
+		return res, classify(err)
 	}
-	err = pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
+	maps.Copy(res.Rows, hubRows)
+	var linkRows, satRows map[string]int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { linkRows, err = a.loadVault(gctx, links); return err })
+	g.Go(func() (err error) { satRows, err = a.loadVault(gctx, sats); return err })
+	if err := g.Wait(); err != nil {
+		return res, classify(err)
+	}
+	maps.Copy(res.Rows, linkRows)
+	maps.Copy(res.Rows, satRows)
+	for table, n := range res.Rows {
+		observe.AddRows("dds."+table, n)
+	}
+	return res, nil
+}
+
+// stmt is one Data Vault table's load: its query (db/queries/dds_<table>.sql) and arguments.
+type stmt struct {
+	table string
+	args  []any
+}
+
+// loadVault runs stmts in order, pipelined in one transaction, and returns
+// the rows each added.
+func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]int64, error) {
+	rows := map[string]int64{}
+	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range stmts {
 			batch.Queue(db.Query("dds_"+s.table), s.args...)
@@ -191,17 +227,11 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 				br.Close()
 				return fmt.Errorf("insert dds.%s: %w", s.table, err)
 			}
-			res.Rows[s.table] = tag.RowsAffected()
+			rows[s.table] = tag.RowsAffected()
 		}
 		return br.Close()
 	})
-	if err != nil {
-		return res, classify(err)
-	}
-	for table, n := range res.Rows {
-		observe.AddRows("dds."+table, n)
-	}
-	return res, nil
+	return rows, err
 }
 
 func linkArgs(l struct{ pk, a, b []uuid.UUID }, ldt time.Time) []any {
