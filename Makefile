@@ -28,6 +28,10 @@ test: services bin/temporal ## go vet, then every test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
+.PHONY: bench
+bench: services bin/temporal build ## drain speed, time per activity, worker CPU/RSS, steady latency, shards (~10 min); writes bench/results.json, docs/BENCHMARKS.md
+	$(GO) run ./bench -build=false -out bench/results.json -doc docs/BENCHMARKS.md $(BENCH_FLAGS)
+
 lint: ## gofmt must have nothing to say; go vet
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -45,16 +45,20 @@ type BatchRef struct {
 	LoadDT  time.Time `json:"load_dt"`
 }
 
-// FetchBatchInput asks for at most Limit records of the shard's partitions.
+// FetchBatchInput asks for at most Limit records of the shard's partitions,
+// or DrainLimit when more than Limit are waiting.
 type FetchBatchInput struct {
-	Batch BatchRef `json:"batch"`
-	Limit int      `json:"limit"`
+	Batch      BatchRef `json:"batch"`
+	Limit      int      `json:"limit"`
+	DrainLimit int      `json:"drain_limit,omitempty"`
 }
 
-// FetchBatchResult tells which offsets the batch holds and how many records wait behind it.
+// FetchBatchResult tells which offsets the batch holds, the limit it used,
+// and how many records wait behind it.
 type FetchBatchResult struct {
 	Ranges  []kafkaio.Range `json:"ranges"`
 	Records int             `json:"records"`
+	Limit   int             `json:"limit,omitempty"`
 	Backlog int64           `json:"backlog"`
 }
 

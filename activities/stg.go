@@ -17,9 +17,10 @@ import (
 	"github.com/orderflow/orderflow/vault"
 )
 
-// FetchBatch reads at most Limit records of the shard's input partitions from
-// the group's committed offsets and lands them in stg.batch_messages. A retry
-// replaces what an earlier attempt landed.
+// FetchBatch reads at most Limit records (DrainLimit when more than Limit
+// wait) of the shard's input partitions from the group's committed offsets
+// and lands them in stg.batch_messages. A retry replaces what an earlier
+// attempt landed.
 func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchBatchResult, error) {
 	defer heartbeat(ctx)()
 	var res FetchBatchResult
@@ -32,7 +33,11 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 	if err != nil {
 		return res, classify(err)
 	}
-	recs, ranges, err := kafkaio.ReadRange(ctx, a.Cfg.Kafka, a.Log, topic, pos, in.Limit, a.Cfg.Pipeline.FetchWait)
+	res.Limit = in.Limit
+	if in.DrainLimit > in.Limit && pos.Lag() > int64(in.Limit) {
+		res.Limit = in.DrainLimit // a backlog: take a drain-sized batch at once
+	}
+	recs, ranges, err := kafkaio.ReadRange(ctx, a.Cfg.Kafka, a.Log, topic, pos, res.Limit, a.Cfg.Pipeline.FetchWait)
 	if err != nil {
 		return res, classify(err)
 	}

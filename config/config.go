@@ -137,7 +137,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		},
 		Pipeline: Pipeline{
 			BatchSize:        r.integer("BATCH_SIZE", 100),
-			DrainBatchSize:   r.integer("DRAIN_BATCH_SIZE", 5000),
+			DrainBatchSize:   r.integer("DRAIN_BATCH_SIZE", 20000),
 			ScheduleInterval: r.duration("SCHEDULE_INTERVAL", 25*time.Second),
 			ScheduleID:       r.str("SCHEDULE_ID", "orderflow-pipeline"),
 			Shards:           r.integer("SHARDS", 1),

@@ -100,7 +100,8 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 	bi := activities.BatchInput{Batch: batch}
 
 	var fetched activities.FetchBatchResult
-	if err := workflow.ExecuteActivity(stg, a.FetchBatch, activities.FetchBatchInput{Batch: batch, Limit: limit}).Get(ctx, &fetched); err != nil {
+	fetchIn := activities.FetchBatchInput{Batch: batch, Limit: limit, DrainLimit: in.DrainBatchSize}
+	if err := workflow.ExecuteActivity(stg, a.FetchBatch, fetchIn).Get(ctx, &fetched); err != nil {
 		return res, err
 	}
 	res.Ranges, res.Records, res.Backlog = fetched.Ranges, fetched.Records, fetched.Backlog
@@ -128,6 +129,9 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 	}
 	if err := workflow.ExecuteActivity(stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil); err != nil {
 		return res, err
+	}
+	if fetched.Limit > limit {
+		limit = fetched.Limit // FetchBatch saw a backlog and took a drain-sized batch
 	}
 	if fetched.Records >= limit && fetched.Backlog > 0 {
 		next := in

@@ -229,3 +229,25 @@ func TestDrainingRunUsesTheDrainBatchSize(t *testing.T) {
 		t.Fatalf("draining run fetched %d, want DRAIN_BATCH_SIZE 5000", limit)
 	}
 }
+
+// A scheduled run that finds a backlog gets a drain-sized batch from
+// FetchBatch and, if it is full, continues at once.
+func TestScheduledRunThatFindsABacklogContinues(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Activities
+	var ran []string
+	var fetchIn activities.FetchBatchInput
+	env.OnActivity(a.FetchBatch, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
+		fetchIn = args.Get(1).(activities.FetchBatchInput)
+	}).Return(activities.FetchBatchResult{Ranges: []kafkaio.Range{{To: 5000}}, Records: 5000, Limit: 5000, Backlog: 40000}, nil)
+	mockBatch(env, &ran)
+	env.OnActivity(a.CommitOffsets, mock.Anything, mock.Anything).Return(nil)
+	env.ExecuteWorkflow(Pipeline, input())
+	if fetchIn.Limit != 100 || fetchIn.DrainLimit != 5000 {
+		t.Fatalf("FetchBatch asked for %d (drain %d), want 100 and 5000", fetchIn.Limit, fetchIn.DrainLimit)
+	}
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("a full drain-sized batch with a backlog did not continue as new: %v", err)
+	}
+}

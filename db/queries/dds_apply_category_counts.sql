@@ -2,15 +2,20 @@
 -- contributes each category of its products once while its current status (greatest update_ts, then
 -- latest load) is CLOSED; the difference to what it contributed before is
 -- applied as +1/-1. Running it again changes nothing.
-WITH batch AS (
-    SELECT DISTINCT h_order_pk FROM stg.batch_orders WHERE batch_id = $1
+-- Every lookup goes through the batch's order keys as one array
+-- (= ANY(keys)), so each is an index scan whose cost follows the batch, not
+-- the history.
+WITH keys AS (
+    SELECT array_agg(DISTINCT h_order_pk) AS pks FROM stg.batch_orders WHERE batch_id = $1
 ), cur AS (
     SELECT DISTINCT ON (s.h_order_pk) s.h_order_pk, s.status
-    FROM dds.s_order_status s JOIN batch b USING (h_order_pk)
+    FROM dds.s_order_status s
+    WHERE s.h_order_pk = ANY ((SELECT pks FROM keys)::uuid[])
     ORDER BY s.h_order_pk, s.update_ts DESC, s.load_dt DESC
 ), owner AS (
     SELECT DISTINCT ON (l.h_order_pk) l.h_order_pk, l.h_user_pk
-    FROM dds.l_order_user l JOIN batch b USING (h_order_pk)
+    FROM dds.l_order_user l
+    WHERE l.h_order_pk = ANY ((SELECT pks FROM keys)::uuid[])
     ORDER BY l.h_order_pk, l.load_dt, l.h_user_pk
 ), wanted AS (
     SELECT DISTINCT lp.h_order_pk, pc.h_category_pk, o.h_user_pk
@@ -19,16 +24,24 @@ WITH batch AS (
     JOIN dds.l_order_product lp USING (h_order_pk)
     JOIN dds.l_product_category pc ON pc.h_product_pk = lp.h_product_pk
     WHERE cur.status = 'CLOSED'
+), have AS (
+    SELECT c.h_order_pk, c.h_category_pk, c.h_user_pk
+    FROM dds.b_order_category_counted c
+    WHERE c.h_order_pk = ANY ((SELECT pks FROM keys)::uuid[])
 ), added AS (
     INSERT INTO dds.b_order_category_counted (h_order_pk, h_category_pk, h_user_pk)
-    SELECT h_order_pk, h_category_pk, h_user_pk FROM wanted
+    SELECT w.h_order_pk, w.h_category_pk, w.h_user_pk FROM wanted w
+    WHERE NOT EXISTS (SELECT 1 FROM have h WHERE h.h_order_pk = w.h_order_pk AND h.h_category_pk = w.h_category_pk)
+    ORDER BY w.h_order_pk, w.h_category_pk
     ON CONFLICT DO NOTHING
     RETURNING h_user_pk, h_category_pk
+), gone AS (
+    SELECT h.* FROM have h
+    WHERE NOT EXISTS (SELECT 1 FROM wanted w WHERE w.h_order_pk = h.h_order_pk AND w.h_category_pk = h.h_category_pk)
 ), removed AS (
     DELETE FROM dds.b_order_category_counted c
-    USING batch b
-    WHERE c.h_order_pk = b.h_order_pk
-      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.h_order_pk = c.h_order_pk AND w.h_category_pk = c.h_category_pk)
+    USING gone g
+    WHERE c.h_order_pk = g.h_order_pk AND c.h_category_pk = g.h_category_pk
     RETURNING c.h_user_pk, c.h_category_pk
 ), delta AS (
     SELECT h_user_pk, h_category_pk, sum(d)::int AS d

@@ -4,4 +4,5 @@ SELECT u.pk, u.name, u.login, u.hd, $5::timestamp, $6
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS u(pk, name, login, hd)
 WHERE u.hd IS DISTINCT FROM (SELECT s.hk_user_names_hashdiff FROM dds.s_user_names s
                              WHERE s.h_user_pk = u.pk ORDER BY s.load_dt DESC LIMIT 1)
+ORDER BY 1
 ON CONFLICT DO NOTHING

@@ -1,29 +1,32 @@
 -- The cumulative counters of the users the batch touched (products by source
 -- id with their latest name, categories by hub key), for dds-service-orders.
--- A product's latest name is looked up once per product, not per counter.
-WITH users AS (
-    SELECT DISTINCT h_user_pk FROM stg.batch_orders WHERE batch_id = $1
+-- Lookups go through the batch's user keys as one array (= ANY(keys)): index
+-- scans whose cost follows the touched users' counters, not the whole table.
+WITH keys AS (
+    SELECT array_agg(DISTINCT h_user_pk) AS pks FROM stg.batch_orders WHERE batch_id = $1
+), users AS (
+    SELECT hu.h_user_pk, hu.user_id FROM dds.h_user hu
+    WHERE hu.h_user_pk = ANY ((SELECT pks FROM keys)::uuid[])
 ), pc AS (
-    SELECT c.h_user_pk, c.h_product_pk, c.order_cnt
-    FROM users JOIN dds.b_user_product_cnt c USING (h_user_pk)
+    SELECT c.h_user_pk, c.h_product_pk, c.order_cnt FROM dds.b_user_product_cnt c
+    WHERE c.h_user_pk = ANY ((SELECT pks FROM keys)::uuid[])
 ), names AS (
     SELECT DISTINCT ON (s.h_product_pk) s.h_product_pk, s.name
     FROM dds.s_product_names s
     WHERE s.h_product_pk IN (SELECT DISTINCT h_product_pk FROM pc)
     ORDER BY s.h_product_pk, s.load_dt DESC
 )
-SELECT hu.user_id, 'product' AS kind, hp.product_id AS key, n.name, pc.order_cnt
+SELECT u.user_id, 'product' AS kind, hp.product_id AS key, n.name, pc.order_cnt
 FROM pc
-JOIN dds.h_user hu USING (h_user_pk)
+JOIN users u USING (h_user_pk)
 JOIN dds.h_product hp USING (h_product_pk)
 JOIN names n USING (h_product_pk)
 UNION ALL
-SELECT hu.user_id, 'category', c.h_category_pk::text, hc.category_name, c.order_cnt
-FROM users
-JOIN dds.h_user hu USING (h_user_pk)
-JOIN dds.b_user_category_cnt c USING (h_user_pk)
+SELECT u.user_id, 'category', c.h_category_pk::text, hc.category_name, c.order_cnt
+FROM dds.b_user_category_cnt c
+JOIN users u USING (h_user_pk)
 JOIN dds.h_category hc USING (h_category_pk)
+WHERE c.h_user_pk = ANY ((SELECT pks FROM keys)::uuid[])
 UNION ALL
 -- every touched user appears, even with no counter yet
-SELECT hu.user_id, 'user', '', '', 0
-FROM users JOIN dds.h_user hu USING (h_user_pk)
+SELECT u.user_id, 'user', '', '', 0 FROM users u

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+func TestPercentile(t *testing.T) {
+	xs := []float64{40, 10, 30, 20, 50} // unsorted on purpose
+	for _, c := range []struct{ p, want float64 }{
+		{0, 10}, {50, 30}, {100, 50}, {25, 20}, {90, 46}, {99, 49.6}, {-5, 10}, {150, 50},
+	} {
+		if got := percentile(xs, c.p); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("percentile(%v, %v) = %v, want %v", xs, c.p, got, c.want)
+		}
+	}
+	if xs[0] != 40 {
+		t.Error("percentile sorted its input in place")
+	}
+	if got := percentile([]float64{7}, 99); got != 7 {
+		t.Errorf("percentile of one value = %v, want 7", got)
+	}
+	if got := percentile(nil, 50); !math.IsNaN(got) {
+		t.Errorf("percentile of nothing = %v, want NaN", got)
+	}
+}
+
+func TestTableText(t *testing.T) {
+	tb := table{Title: "T", Head: []string{"name", "value"}, Notes: []string{"a note"}}
+	tb.add("short", "1")
+	tb.add("a longer name", "12,345")
+	tb.add("≤ wide rune", "7")
+	tb2 := table{Head: []string{"k", "text"}}
+	tb2.add("a", "pass")
+	tb2.add("b", "not measured")
+	if got, want := tb2.Text(), "  k  text\n  -  ------------\n  a  pass\n  b  not measured\n"; got != want {
+		t.Errorf("text column: Text() =\n%s\nwant\n%s", got, want)
+	}
+	want := "T\n" +
+		"  name            value\n" +
+		"  -------------  ------\n" +
+		"  short               1\n" +
+		"  a longer name  12,345\n" +
+		"  ≤ wide rune         7\n" +
+		"  a note\n"
+	if got := tb.Text(); got != want {
+		t.Errorf("Text() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestTableMarkdown(t *testing.T) {
+	tb := table{Title: "T", Head: []string{"a", "b", "c", "d"}}
+	tb.add("x|y", "1", "ok") // a pipe to escape, a text column, a missing cell
+	tb.add("z", "99.5%", "-")
+	want := "**T**\n\n| a | b | c | d |\n|---|---:|---|---:|\n| x\\|y | 1 | ok |  |\n| z | 99.5% | - |  |\n"
+	if got := tb.Markdown(); got != want {
+		t.Errorf("Markdown() =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 200000: "200,000", 1234567: "1,234,567", -5000: "-5,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := f(12345.6, 0); got != "12,346" {
+		t.Errorf("f(12345.6, 0) = %q", got)
+	}
+	if got := f(math.NaN(), 1); got != "-" {
+		t.Errorf("f(NaN) = %q", got)
+	}
+	if got := pct(0.1234); got != "12.3%" {
+		t.Errorf("pct(0.1234) = %q", got)
+	}
+}
+
+// events builds a history: each step is an event type at a millisecond
+// offset from t0, with the attributes the parser reads.
+type histBuilder struct {
+	t0     time.Time
+	events []*historypb.HistoryEvent
+}
+
+func (h *histBuilder) add(atMs int, typ enumspb.EventType, set func(*historypb.HistoryEvent)) int64 {
+	ev := &historypb.HistoryEvent{
+		EventId:   int64(len(h.events) + 1),
+		EventTime: timestamppb.New(h.t0.Add(time.Duration(atMs) * time.Millisecond)),
+		EventType: typ,
+	}
+	if set != nil {
+		set(ev)
+	}
+	h.events = append(h.events, ev)
+	return ev.EventId
+}
+
+// activity adds a workflow task and one activity: WFT scheduled at at,
+// started +2, completed +5 (= activity scheduled), activity started after
+// queue ms, completed after exec ms (attempt attempt).
+func (h *histBuilder) activity(at int, name string, queue, exec int, attempt int32) int {
+	wft := h.add(at, enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, nil)
+	h.add(at+2, enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED, nil)
+	h.add(at+5, enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, func(ev *historypb.HistoryEvent) {
+		ev.Attributes = &historypb.HistoryEvent_WorkflowTaskCompletedEventAttributes{
+			WorkflowTaskCompletedEventAttributes: &historypb.WorkflowTaskCompletedEventAttributes{ScheduledEventId: wft}}
+	})
+	sched := h.add(at+5, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, func(ev *historypb.HistoryEvent) {
+		ev.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
+			ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityType: &commonpb.ActivityType{Name: name}}}
+	})
+	started := h.add(at+5+queue, enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED, func(ev *historypb.HistoryEvent) {
+		ev.Attributes = &historypb.HistoryEvent_ActivityTaskStartedEventAttributes{
+			ActivityTaskStartedEventAttributes: &historypb.ActivityTaskStartedEventAttributes{ScheduledEventId: sched, Attempt: attempt}}
+	})
+	end := at + 5 + queue + exec
+	h.add(end, enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, func(ev *historypb.HistoryEvent) {
+		ev.Attributes = &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
+			ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{ScheduledEventId: sched, StartedEventId: started}}
+	})
+	return end
+}
+
+func TestParseRun(t *testing.T) {
+	h := &histBuilder{t0: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	h.add(0, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, nil)
+	// The first workflow task waits 800 ms (continue-as-new minimum interval).
+	end := h.activity(800, "FetchBatch", 1, 100, 1)             // 805 → 806 → 906
+	end = h.activity(end, "EnrichViaRedis", 4, 200, 3)          // 911 → 915 → 1115, third attempt
+	end = h.activity(end, "CommitOffsets", 0, 10, 1)            // 1120 → 1120 → 1130
+	h.add(end, enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, nil) // the final workflow task
+	h.add(end+10, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, func(ev *historypb.HistoryEvent) {
+		ev.Attributes = &historypb.HistoryEvent_WorkflowExecutionContinuedAsNewEventAttributes{
+			WorkflowExecutionContinuedAsNewEventAttributes: &historypb.WorkflowExecutionContinuedAsNewEventAttributes{NewExecutionRunId: "run-2"}}
+	})
+
+	r := parseRun("wf", "run-1", h.events)
+	if r.Status != "continued_as_new" || r.NextRunID != "run-2" {
+		t.Errorf("status %q next %q, want continued_as_new run-2", r.Status, r.NextRunID)
+	}
+	if r.Wall() != 1140*time.Millisecond {
+		t.Errorf("Wall() = %s, want 1.14s", r.Wall())
+	}
+	if r.StartDelay != 800*time.Millisecond {
+		t.Errorf("StartDelay = %s, want 800ms", r.StartDelay)
+	}
+	if len(r.Activities) != 3 {
+		t.Fatalf("%d activities, want 3", len(r.Activities))
+	}
+	want := []struct {
+		name        string
+		queue, exec time.Duration
+	}{{"FetchBatch", time.Millisecond, 100 * time.Millisecond}, {"EnrichViaRedis", 4 * time.Millisecond, 200 * time.Millisecond}, {"CommitOffsets", 0, 10 * time.Millisecond}}
+	for i, w := range want {
+		a := r.Activities[i]
+		if a.Name != w.name || a.QueueWait() != w.queue || a.Exec() != w.exec || a.Outcome != "completed" {
+			t.Errorf("activity %d = %s queue %s exec %s (%s), want %s queue %s exec %s", i, a.Name, a.QueueWait(), a.Exec(), a.Outcome, w.name, w.queue, w.exec)
+		}
+	}
+	if r.Exec() != 310*time.Millisecond || r.QueueWait() != 5*time.Millisecond {
+		t.Errorf("Exec() = %s, QueueWait() = %s; want 310ms, 5ms", r.Exec(), r.QueueWait())
+	}
+	if r.Overhead() != 830*time.Millisecond {
+		t.Errorf("Overhead() = %s, want 830ms", r.Overhead())
+	}
+	if r.WorkflowTasks != 15*time.Millisecond {
+		t.Errorf("WorkflowTasks = %s, want 15ms (three completed tasks of 5 ms)", r.WorkflowTasks)
+	}
+	if r.Retries() != 2 {
+		t.Errorf("Retries() = %d, want 2", r.Retries())
+	}
+}
+
+func TestParseRunStillOpen(t *testing.T) {
+	h := &histBuilder{t0: time.Now()}
+	h.add(0, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, nil)
+	h.activity(1, "FetchBatch", 1, 5, 1)
+	r := parseRun("wf", "run", h.events)
+	if r.Status != "" || !r.End.IsZero() || r.Wall() != 0 || r.Overhead() != 0 {
+		t.Errorf("open run: status %q end %v wall %s overhead %s", r.Status, r.End, r.Wall(), r.Overhead())
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	act := func(name string, sched, start, end int) ActivityTiming {
+		return ActivityTiming{Name: name, Scheduled: at(sched), Started: at(start), Closed: at(end), Attempt: 1, Outcome: "completed"}
+	}
+	runs := []RunTiming{
+		{RunID: "a", Start: at(0), End: at(1000), NextRunID: "b", Activities: []ActivityTiming{
+			act("LoadStg", 10, 20, 220), act("FetchBatch", 0, 0, 100), act("Custom", 300, 300, 400)}},
+		{RunID: "b", Start: at(1000), End: at(3000), StartDelay: 500 * time.Millisecond, Activities: []ActivityTiming{
+			act("FetchBatch", 1500, 1510, 1810), act("LoadStg", 1900, 1900, 2400)}},
+	}
+	b := summarize(runs, map[string]int{"a": 100, "b": 900}, true)
+	if b.Runs != 2 || b.Records != 1000 || b.DelayedRuns != 1 || len(b.PerRun) != 2 {
+		t.Fatalf("runs %d records %d delayed %d per-run %d", b.Runs, b.Records, b.DelayedRuns, len(b.PerRun))
+	}
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	near("WallS", b.WallS, 3)
+	near("ExecS", b.ExecS, 1.2) // 0.4 s in run a, 0.8 s in run b
+	near("OverheadS", b.OverheadS, 1.8)
+	near("OverheadPerRunMs", b.OverheadPerRunMs, 900)
+	near("QueueS", b.QueueS, 0.02)
+	near("StartDelayS", b.StartDelayS, 0.5)
+	near("ChainGapS", b.ChainGapS, 0)
+	var names []string
+	for _, a := range b.Activities {
+		names = append(names, a.Name)
+	}
+	if got := strings.Join(names, ","); got != "FetchBatch,LoadStg,Custom" {
+		t.Errorf("activity order %s, want pipeline order then the rest", got)
+	}
+	f := b.Activity("FetchBatch")
+	if f.Count != 2 {
+		t.Errorf("FetchBatch count %d", f.Count)
+	}
+	near("FetchBatch ExecS", f.ExecS, 0.4)
+	near("FetchBatch MeanExecMs", f.MeanExecMs, 200)
+	near("FetchBatch MaxExecMs", f.MaxExecMs, 300)
+	near("FetchBatch MeanQueueMs", f.MeanQueueMs, 5)
+	near("FetchBatch ExecMsPer1k", f.ExecMsPer1k, 400) // 400 ms over 1,000 records
+	near("FetchBatch ShareOfWall", f.ShareOfWall, 0.4/3)
+	near("run b LoadStg ms", b.PerRun[1].ActivityMs["LoadStg"], 500)
+	if b.Activity("Missing").Count != 0 {
+		t.Error("an activity that never ran has a count")
+	}
+}
+
+func TestProcParsing(t *testing.T) {
+	// A command with spaces and a parenthesis; utime 250 stime 50 cutime 7 cstime 3 ticks.
+	stat := []byte("4242 (we) ird (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 9 0 123 456 789\n")
+	fs, err := statFields(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs[0] != "S" || fs[1] != "1" || fs[11] != "250" || fs[12] != "50" {
+		t.Errorf("fields %v", fs[:13])
+	}
+	if _, err := statFields([]byte("1 (x) S 1")); err == nil {
+		t.Error("a short stat line parsed")
+	}
+	status := []byte("Name:\tworker\nVmPeak:\t 999 kB\nVmHWM:\t   204800 kB\nVmRSS:\t   102400 kB\nThreads:\t9\n")
+	peak, rss, err := parseStatusMem(status)
+	if err != nil || peak != 200*mib || rss != 100*mib {
+		t.Errorf("parseStatusMem = %d, %d, %v; want 200 MiB, 100 MiB", peak, rss, err)
+	}
+	if _, _, err := parseStatusMem([]byte("Name:\tx\n")); err == nil {
+		t.Error("a status without VmHWM parsed")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t0 := time.Now()
+	a := cpuSnapshot{at: t0, worker: time.Second, postgres: map[int]time.Duration{10: time.Second, 11: 2 * time.Second},
+		machineBusy: 10 * time.Second, machineAll: 20 * time.Second}
+	b := cpuSnapshot{at: t0.Add(2 * time.Second), worker: 2 * time.Second, postgres: map[int]time.Duration{10: 1500 * time.Millisecond, 12: 250 * time.Millisecond},
+		machineBusy: 13 * time.Second, machineAll: 24 * time.Second}
+	u := usage(a, b)
+	if u.WindowS != 2 || u.WorkerS != 1 || u.PostgresS != 0.75 || u.MachineBusy != 0.75 || u.OtherS != 1.25 {
+		t.Errorf("usage = %+v", u)
+	}
+}
+
+func TestConsistency(t *testing.T) {
+	c := Consistency{ProductCounters: 5, ProductCountersWant: 5, ProductSum: 9, ProductSumWant: 9, Orders: 3, OrdersWant: 4}
+	if got := c.diff(); got != "stg orders 3, want 4" {
+		t.Errorf("diff() = %q", got)
+	}
+	c.Orders = 4
+	if got := c.diff(); got != "" {
+		t.Errorf("diff() = %q, want nothing", got)
+	}
+}
+
+func TestReplaceBlock(t *testing.T) {
+	doc := "# B\n\nintro\n\n" + docBegin + "\nold\n" + docEnd + "\n\nanalysis\n"
+	got, err := replaceBlock(doc, "new table\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# B\n\nintro\n\n" + docBegin + "\n\nnew table\n\n" + docEnd + "\n\nanalysis\n"
+	if got != want {
+		t.Errorf("replaceBlock =\n%s\nwant\n%s", got, want)
+	}
+	if _, err := replaceBlock("no markers", "x"); err == nil {
+		t.Error("a document without markers was accepted")
+	}
+}
+
+func TestEvaluateTargets(t *testing.T) {
+	d := func(n int, wall, rss float64) DrainResult {
+		return DrainResult{Orders: n, BatchSize: 100, DrainBatchSize: 5000, Shards: 1, WallS: wall,
+			MsPer1kOrders: wall * 1e6 / float64(n), WorkerPeakRSSMiB: rss}
+	}
+	r := Results{
+		Drain:  []DrainResult{d(10000, 4, 90), d(50000, 15, 150), d(200000, 110, 320)},
+		Steady: &SteadyResult{IntervalS: 5, CommitLatency: Latency{Count: 50, P99Ms: 6500}, WorkerPeakRSSMiB: 80},
+	}
+	got := map[string]string{}
+	for _, tg := range evaluateTargets(r) {
+		got[tg.Name] = tg.Result
+	}
+	want := map[string]string{
+		"50,000 orders end to end":                      "pass",
+		"steady-state p99, produced → marts":            "pass",
+		"worker RSS at default batch size":              "pass",
+		"worker RSS while draining (drain batch 5,000)": "miss", // 320 MiB at N=200,000
+		"time per order flat across N":                  "miss", // 550 vs 400 ms per 1k
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("target %q: %q, want %q", k, got[k], v)
+		}
+	}
+	if res := evaluateTargets(Results{}); res[0].Result != "not measured" {
+		t.Errorf("without results: %+v", res[0])
+	}
+}
+
+func TestAllFailed(t *testing.T) {
+	failed := DrainResult{Error: "lag still 10 after 2m0s"}
+	if !allFailed(Results{Drain: []DrainResult{failed}}) {
+		t.Error("a run whose only drain failed is not all failed")
+	}
+	if allFailed(Results{Drain: []DrainResult{failed, {Orders: 10}}}) {
+		t.Error("a run with one good drain is all failed")
+	}
+	if allFailed(Results{Drain: []DrainResult{failed}, Steady: &SteadyResult{}}) {
+		t.Error("a run with a good steady state is all failed")
+	}
+}
+
+func TestFlatTargetLooksInsideTheLargestDrain(t *testing.T) {
+	d := func(n int, wall float64) DrainResult {
+		return DrainResult{Orders: n, BatchSize: 100, DrainBatchSize: 5000, Shards: 1, WallS: wall, MsPer1kOrders: wall * 1e6 / float64(n)}
+	}
+	big := d(100000, 100)
+	big.Breakdown.PerRun = []RunSummary{{Records: 100, WallMs: 5000}} // the first, partial batch is left out
+	for i := range 8 {
+		big.Breakdown.PerRun = append(big.Breakdown.PerRun, RunSummary{Records: 5000, WallMs: float64(5 * (800 + 100*i))})
+	}
+	first, last, ok := quarterGrowth(big, "")
+	if !ok || first != 850 || last != 1450 {
+		t.Fatalf("quarterGrowth = %v, %v, %v; want 850, 1450, true", first, last, ok)
+	}
+	ts := evaluateTargets(Results{Drain: []DrainResult{d(10000, 10), big}})
+	flat := ts[len(ts)-1]
+	if flat.Result != "miss" || !strings.Contains(flat.Measured, "1.00×") || !strings.Contains(flat.Measured, "1.71×") {
+		t.Errorf("flat target = %+v, want a miss: 1.00× across N but 1.71× inside the drain", flat)
+	}
+}
+
+func TestCPUByQuarter(t *testing.T) {
+	// 1,000 records; the first 250 cost 1 s of worker CPU, the last 250 cost 2 s.
+	samples := []Sample{
+		{AtS: 1, Done: 100, WorkerS: 0.4, PostgresS: 1},
+		{AtS: 2, Done: 250, WorkerS: 1, PostgresS: 2, OtherS: 0.5},
+		{AtS: 3, Done: 500, WorkerS: 2, PostgresS: 4, OtherS: 0.5},
+		{AtS: 4, Done: 750, WorkerS: 3, PostgresS: 6, OtherS: 0.5},
+		{AtS: 5, Done: 1000, WorkerS: 5, PostgresS: 9, OtherS: 3},
+	}
+	q, ok := cpuByQuarter(samples, 1000)
+	if !ok {
+		t.Fatal("not ok")
+	}
+	want := QuarterCPU{FirstWorkerMs: 4000, LastWorkerMs: 8000, FirstPostgresMs: 8000, LastPostgresMs: 12000, FirstOtherMs: 2000, LastOtherMs: 10000}
+	if q != want {
+		t.Errorf("cpuByQuarter = %+v, want %+v", q, want)
+	}
+	if _, ok := cpuByQuarter(samples[3:], 1000); ok {
+		t.Error("two samples were enough")
+	}
+}
+
+func TestProblemsAndWarnings(t *testing.T) {
+	ok := DrainResult{Orders: 10, DrainBatchSize: 5000, Shards: 1, Consistency: Consistency{OK: true}}
+	retried := ok
+	retried.Shards = 2
+	retried.Breakdown.Retries = 1
+	retried.WorkerErrors = 1
+	retried.WorkerLogSample = []string{"ERROR Activity error. LoadStg deadlock detected"}
+	bad := ok
+	bad.DrainBatchSize = 1000
+	bad.Consistency = Consistency{Detail: "stg orders 3, want 4"}
+	p, w := problems(Results{Drain: []DrainResult{ok, bad}, Shards: []DrainResult{ok, retried}})
+	if len(p) != 1 || !strings.Contains(p[0], "MARTS MISMATCH: stg orders 3, want 4") {
+		t.Errorf("problems = %q, want the mismatch only", p)
+	}
+	if len(w) != 2 || !strings.Contains(w[1], "deadlock") {
+		t.Errorf("warnings = %q, want the retry and the logged error", w)
+	}
+}
