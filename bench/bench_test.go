@@ -303,7 +303,7 @@ func TestReplaceBlock(t *testing.T) {
 
 func TestEvaluateTargets(t *testing.T) {
 	d := func(n int, wall, rss float64) DrainResult {
-		return DrainResult{Orders: n, BatchSize: 100, DrainBatchSize: 5000, Shards: 1, WallS: wall,
+		return DrainResult{Orders: n, BatchSize: 100, DrainBatchSize: 20000, Shards: 1, WallS: wall,
 			MsPer1kOrders: wall * 1e6 / float64(n), WorkerPeakRSSMiB: rss}
 	}
 	r := Results{
@@ -315,11 +315,11 @@ func TestEvaluateTargets(t *testing.T) {
 		got[tg.Name] = tg.Result
 	}
 	want := map[string]string{
-		"50,000 orders end to end":                      "pass",
-		"steady-state p99, produced → marts":            "pass",
-		"worker RSS at default batch size":              "pass",
-		"worker RSS while draining (drain batch 5,000)": "miss", // 320 MiB at N=200,000
-		"time per order flat across N":                  "miss", // 550 vs 400 ms per 1k
+		"50,000 orders end to end":                       "pass",
+		"steady-state p99, produced → marts":             "pass",
+		"worker RSS at default batch size":               "pass",
+		"worker RSS while draining (drain batch 20,000)": "miss", // 320 MiB at N=200,000
+		"time per order flat across N":                   "miss", // 550 vs 400 ms per 1k
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -346,12 +346,12 @@ func TestAllFailed(t *testing.T) {
 
 func TestFlatTargetLooksInsideTheLargestDrain(t *testing.T) {
 	d := func(n int, wall float64) DrainResult {
-		return DrainResult{Orders: n, BatchSize: 100, DrainBatchSize: 5000, Shards: 1, WallS: wall, MsPer1kOrders: wall * 1e6 / float64(n)}
+		return DrainResult{Orders: n, BatchSize: 100, DrainBatchSize: 20000, Shards: 1, WallS: wall, MsPer1kOrders: wall * 1e6 / float64(n)}
 	}
 	big := d(100000, 100)
 	big.Breakdown.PerRun = []RunSummary{{Records: 100, WallMs: 5000}} // the first, partial batch is left out
 	for i := range 8 {
-		big.Breakdown.PerRun = append(big.Breakdown.PerRun, RunSummary{Records: 5000, WallMs: float64(5 * (800 + 100*i))})
+		big.Breakdown.PerRun = append(big.Breakdown.PerRun, RunSummary{Records: 20000, WallMs: float64(20 * (800 + 100*i))})
 	}
 	first, last, ok := quarterGrowth(big, "")
 	if !ok || first != 850 || last != 1450 {
@@ -387,7 +387,7 @@ func TestCPUByQuarter(t *testing.T) {
 }
 
 func TestProblemsAndWarnings(t *testing.T) {
-	ok := DrainResult{Orders: 10, DrainBatchSize: 5000, Shards: 1, Consistency: Consistency{OK: true}}
+	ok := DrainResult{Orders: 10, DrainBatchSize: 20000, Shards: 1, Consistency: Consistency{OK: true}}
 	retried := ok
 	retried.Shards = 2
 	retried.Breakdown.Retries = 1

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/orderflow/orderflow/config"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -209,8 +210,14 @@ func run(args []string) error {
 	res.LogDir = s.logDir
 	log.Info("logs", "dir", s.logDir)
 	b := &bench{s: s, o: o, drain: map[drainSpec]DrainResult{}}
+	// The drains and the sharded run use the product's defaults (BATCH_SIZE,
+	// DRAIN_BATCH_SIZE), so the headline numbers are what a user gets.
+	defaults, err := config.Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		return err
+	}
 	def := func(n int) drainSpec {
-		return drainSpec{Orders: n, BatchSize: 100, DrainBatchSize: 5000, Shards: 1, Partitions: 1}
+		return drainSpec{Orders: n, BatchSize: defaults.Pipeline.BatchSize, DrainBatchSize: defaults.Pipeline.DrainBatchSize, Shards: 1, Partitions: 1}
 	}
 
 	if o.scenarios["drain"] {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/orderflow/orderflow/config"
 	"math"
 	"os"
 	"slices"
@@ -204,9 +205,16 @@ const (
 	targetFlatMaxGrowth = 1.25
 )
 
+// productDefaults are BATCH_SIZE and DRAIN_BATCH_SIZE as an empty environment sets them.
+func productDefaults() (batch, drain int) {
+	c, _ := config.Load(func(string) (string, bool) { return "", false })
+	return c.Pipeline.BatchSize, c.Pipeline.DrainBatchSize
+}
+
 // isDefault reports whether a drain ran with the default batch sizes on one shard.
 func (d DrainResult) isDefault() bool {
-	return d.BatchSize == 100 && d.DrainBatchSize == 5000 && d.Shards == 1 && d.Error == ""
+	batch, drain := productDefaults()
+	return d.BatchSize == batch && d.DrainBatchSize == drain && d.Shards == 1 && d.Error == ""
 }
 
 // evaluateTargets compares the results with the goals.
@@ -249,7 +257,8 @@ func evaluateTargets(r Results) []Target {
 		ts = append(ts, notMeasured(name, goal))
 	}
 
-	name, goal = "worker RSS while draining (drain batch 5,000)", fmt.Sprintf("≤ %.0f MiB", targetDrainRSSMiB)
+	_, defDrain := productDefaults()
+	name, goal = fmt.Sprintf("worker RSS while draining (drain batch %s)", thousands(defDrain)), fmt.Sprintf("≤ %.0f MiB", targetDrainRSSMiB)
 	peak, at := 0.0, 0
 	for _, d := range r.Drain {
 		if d.isDefault() && d.WorkerPeakRSSMiB > peak {
@@ -487,7 +496,7 @@ func tables(r Results) []table {
 
 func drainTable(ds []DrainResult) table {
 	t := table{
-		Title: "Drain: N orders of history waiting, one trigger → lag 0 (BATCH_SIZE 100, DRAIN_BATCH_SIZE 5,000)",
+		Title: drainTitle(),
 		Head:  []string{"orders", "records", "wall s", "orders/s", "ms per 1k orders", "× smallest N", "batches", "first batch after s", "load (produce) s", "busy before", "marts"},
 	}
 	base := 0.0
@@ -840,4 +849,9 @@ func safeDiv(a, b float64) float64 {
 func round(x float64, prec int) float64 {
 	p := math.Pow(10, float64(prec))
 	return math.Round(x*p) / p
+}
+
+func drainTitle() string {
+	batch, drain := productDefaults()
+	return fmt.Sprintf("Drain: N orders of history waiting, one trigger → lag 0 (defaults: BATCH_SIZE %s, DRAIN_BATCH_SIZE %s)", thousands(batch), thousands(drain))
 }
