@@ -34,7 +34,7 @@ func Query(name string) string {
 
 // Open connects a pool and checks the server answers.
 func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
-	return OpenAs(ctx, dsn, "")
+	return open(ctx, dsn, "", false)
 }
 
 // Role is the PostgreSQL role of a worker layer (created by the migrations).
@@ -43,9 +43,26 @@ func Role(layer string) string { return "orderflow_" + layer }
 // OpenAs connects a pool whose every connection acts as role (SET ROLE), so
 // it has only that role's privileges; "" keeps the login user's.
 func OpenAs(ctx context.Context, dsn, role string) (*pgxpool.Pool, error) {
+	return open(ctx, dsn, role, false)
+}
+
+// OpenReader connects a pool for readers (dashboards, the API): every
+// transaction is read-only, and with setRole it acts as orderflow_reader.
+func OpenReader(ctx context.Context, dsn string, setRole bool) (*pgxpool.Pool, error) {
+	role := ""
+	if setRole {
+		role = Role("reader")
+	}
+	return open(ctx, dsn, role, true)
+}
+
+func open(ctx context.Context, dsn, role string, readOnly bool) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse PG_DSN: %w", err)
+	}
+	if readOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	if role != "" {
 		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {

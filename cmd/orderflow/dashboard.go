@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/orderflow/orderflow/dashboard"
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/kafkaio"
@@ -23,33 +20,18 @@ func cmdDashboard(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pcfg, err := pgxpool.ParseConfig(e.cfg.PGDSN)
-	if err != nil {
-		return fmt.Errorf("parse PG_DSN: %w", err)
-	}
 	// Every transaction of this process is read-only, whatever it runs.
-	pcfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
-	pcfg.ConnConfig.RuntimeParams["application_name"] = "orderflow-dashboard"
-	if e.cfg.PGSetRole {
-		role := db.Role("reader")
-		pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			if _, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
-				return fmt.Errorf("set role %s (run the migrations first): %w", role, err)
-			}
-			return nil
-		}
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	pool, err := db.OpenReader(ctx, e.cfg.PGDSN, e.cfg.PGSetRole)
 	if err != nil {
-		return fmt.Errorf("connect postgres: %w", err)
+		return err
 	}
 	defer pool.Close()
 	var views bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('bi.tag_counts') IS NOT NULL`).Scan(&views); err != nil {
-		return fmt.Errorf("postgres at %s:%d: %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, err)
+		return fmt.Errorf("check the bi views: %w", err)
 	}
 	if !views {
-		return fmt.Errorf("database %s has no bi views: run `orderflow migrate` first", pcfg.ConnConfig.Database)
+		return fmt.Errorf("the database has no bi views: run `orderflow migrate` first")
 	}
 	cl, err := kafkaio.NewClient(e.cfg.Kafka, e.log)
 	if err != nil {
