@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
 
+	"github.com/orderflow/orderflow/activities"
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/health"
 	"github.com/orderflow/orderflow/internal/testenv"
@@ -35,6 +36,7 @@ func key(s string) uuid.UUID { return uuid.NewSHA1(ns, []byte(s)) }
 // stack is a running pipeline: workers of every role plus the clients the test uses.
 type stack struct {
 	cfg  config.Config
+	acts *activities.Activities // the workers' activities, to drive steps by hand
 	pool *pgxpool.Pool
 	rdb  redis.UniversalClient
 	kcl  *kgo.Client
@@ -44,7 +46,7 @@ type stack struct {
 func startStack(t *testing.T, cfg config.Config) *stack {
 	t.Helper()
 	s := &stack{cfg: cfg}
-	app := workers.App(cfg, testLogger(t), fx.Populate(&s.pool, &s.rdb, &s.kcl, &s.tc))
+	app := workers.App(cfg, testLogger(t), fx.Populate(&s.pool, &s.rdb, &s.kcl, &s.tc, &s.acts))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {
