@@ -33,6 +33,7 @@ Commands:
   reprocess   re-queue rejected messages of a reason whose cause is fixed
   simulate    run the order-service simulator against KAFKA_BROKERS and REDIS_ADDR
   status      print lag and row counts once
+  healthcheck ask a running process's /readyz (container health checks)
   broker      run only the local Kafka broker (kfake)
   dashboard   serve the dashboard and the read-only JSON API on DASHBOARD_ADDR
 
@@ -50,16 +51,17 @@ func main() {
 }
 
 var commands = map[string]func(ctx context.Context, env *env, args []string) error{
-	"dev":       cmdDev,
-	"worker":    cmdWorker,
-	"migrate":   cmdMigrate,
-	"schedule":  cmdSchedule,
-	"rewind":    cmdRewind,
-	"reprocess": cmdReprocess,
-	"simulate":  cmdSimulate,
-	"status":    cmdStatus,
-	"broker":    cmdBroker,
-	"dashboard": cmdDashboard,
+	"dev":         cmdDev,
+	"worker":      cmdWorker,
+	"migrate":     cmdMigrate,
+	"schedule":    cmdSchedule,
+	"rewind":      cmdRewind,
+	"reprocess":   cmdReprocess,
+	"simulate":    cmdSimulate,
+	"status":      cmdStatus,
+	"healthcheck": cmdHealthcheck,
+	"broker":      cmdBroker,
+	"dashboard":   cmdDashboard,
 }
 
 // env is what every command gets: the configuration, a logger and where to print.

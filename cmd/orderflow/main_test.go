@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +139,34 @@ func TestScheduleAndReplayCommands(t *testing.T) {
 	var out bytes.Buffer
 	if err := run([]string{"rewind", "-time", "yesterday"}, &out); err == nil {
 		t.Error("rewind -time yesterday: no error")
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	ready := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		if !ready {
+			http.Error(w, "not ready: redis", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}))
+	defer srv.Close()
+	t.Setenv("HEALTH_ADDR", strings.TrimPrefix(srv.URL, "http://"))
+	var out bytes.Buffer
+	if err := run([]string{"healthcheck"}, &out); err != nil || !strings.Contains(out.String(), "healthy") {
+		t.Fatalf("ready process: %v, printed %q", err, out.String())
+	}
+	ready = false
+	err := run([]string{"healthcheck"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "redis") {
+		t.Fatalf("unready process: %v, want the 503 and the failing dependency", err)
+	}
+	if got := readyURL("0.0.0.0:8081"); got != "http://127.0.0.1:8081/readyz" {
+		t.Errorf("readyURL(0.0.0.0:8081) = %s", got)
 	}
 }
