@@ -91,14 +91,6 @@ type Simulator struct {
 	PerMinute     float64
 }
 
-// Secret hides a credential when printed.
-func Secret(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "******"
-}
-
 // FromEnv reads the configuration from the process environment.
 func FromEnv() (Config, error) { return Load(os.LookupEnv) }
 

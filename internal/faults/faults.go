@@ -36,9 +36,6 @@ func Parse(s string) (*Kill, error) {
 	return &Kill{Activity: name, After: when == "after"}, nil
 }
 
-// FromEnv reads EnvKill.
-func FromEnv() (*Kill, error) { return Parse(os.Getenv(EnvKill)) }
-
 // Interceptor returns the worker interceptor that carries out k.
 func (k *Kill) Interceptor() interceptor.WorkerInterceptor { return &worker{kill: k} }
 
