@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -155,7 +157,7 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ Enric
 		userSet[ev.UserID] = true
 		restSet[ev.RestaurantID] = true
 	}
-	snap, err := a.Refs.Lookup(ctx, keys(userSet), keys(restSet))
+	snap, err := a.Refs.Lookup(ctx, slices.Sorted(maps.Keys(userSet)), slices.Sorted(maps.Keys(restSet)))
 	if err != nil {
 		return res, classify(err)
 	}
@@ -283,13 +285,4 @@ func (a *Activities) CommitOffsets(ctx context.Context, in CommitInput) error {
 	}
 	observe.BatchCommitted(in.Batch.Shard, records)
 	return nil
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

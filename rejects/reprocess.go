@@ -4,6 +4,8 @@ package rejects
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,7 +69,7 @@ func Reprocess(ctx context.Context, pool *pgxpool.Pool, refs *refdata.Store, cl 
 		return rep, err
 	}
 	rep.Checked = len(all)
-	snap, err := refs.Lookup(ctx, setKeys(users), setKeys(rests))
+	snap, err := refs.Lookup(ctx, slices.Collect(maps.Keys(users)), slices.Collect(maps.Keys(rests)))
 	if err != nil {
 		return rep, err
 	}
@@ -99,12 +101,4 @@ func Reprocess(ctx context.Context, pool *pgxpool.Pool, refs *refdata.Store, cl 
 	}
 	rep.Requeued = len(ids)
 	return rep, nil
-}
-
-func setKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
