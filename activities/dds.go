@@ -174,12 +174,16 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 		{"l_product_category", linkArgs(v.links[linkProductCategory], ldt)},
 		{"l_order_user", linkArgs(v.links[linkOrderUser], ldt)},
 	}
+	// The order satellites are keyed by (order, hashdiff) and need no lock;
+	// the name satellites compare with the latest row, so concurrent
+	// pipelines take turns there (names_lock, held until commit).
 	sats := []stmt{
+		{"s_order_cost", []any{v.ocPK, v.ocCost, v.ocPay, v.ocHD, ldt, src}},
+		{"s_order_status", []any{v.osPK, v.osStatus, v.osUpdate, v.osHD, ldt, src}},
+		{table: "names_lock"},
 		{"s_user_names", []any{v.unPK, v.unName, v.unLogin, v.unHD, ldt, src}},
 		{"s_product_names", []any{v.pnPK, v.pnName, v.pnHD, ldt, src}},
 		{"s_restaurant_names", []any{v.rnPK, v.rnName, v.rnHD, ldt, src}},
-		{"s_order_cost", []any{v.ocPK, v.ocCost, v.ocPay, v.ocHD, ldt, src}},
-		{"s_order_status", []any{v.osPK, v.osStatus, v.osUpdate, v.osHD, ldt, src}},
 	}
 	// Hubs first (links and satellites reference them), then links and
 	// satellites at once on two connections. Each group is one transaction
@@ -205,7 +209,8 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 	return res, nil
 }
 
-// stmt is one Data Vault table's load: its query (db/queries/dds_<table>.sql) and arguments.
+// stmt is one Data Vault table's load: its query (db/queries/dds_<table>.sql)
+// and arguments; a stmt without arguments (a lock) adds no count.
 type stmt struct {
 	table string
 	args  []any
@@ -227,7 +232,9 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 				br.Close()
 				return fmt.Errorf("insert dds.%s: %w", s.table, err)
 			}
-			rows[s.table] = tag.RowsAffected()
+			if s.args != nil {
+				rows[s.table] = tag.RowsAffected()
+			}
 		}
 		return br.Close()
 	})
