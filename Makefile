@@ -24,7 +24,8 @@ services: ## make sure PostgreSQL and Redis run (starts or installs them)
 run: services bin/temporal build ## run the whole local stack (ORDERFLOW_DEMO=0: without the simulator)
 	bin/orderflow dev
 
-test: services bin/temporal ## go vet, then every test
+test: bin/temporal ## go vet, then every test (installs chromium and docker-compose for them when missing)
+	bash scripts/ensure-services.sh --test-tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 

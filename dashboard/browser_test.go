@@ -40,7 +40,7 @@ func ensureChromium(t *testing.T) {
 		install := func() ([]byte, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "chromium")
+			cmd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "chromium")
 			cmd.Env = env
 			return cmd.CombinedOutput()
 		}
@@ -48,7 +48,7 @@ func ensureChromium(t *testing.T) {
 			t.Logf("apt-get install chromium: %v\n%s", err, tail(out))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			up := exec.CommandContext(ctx, "apt-get", "update")
+			up := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=300", "update")
 			up.Env = env
 			if out, err := up.CombinedOutput(); err != nil {
 				t.Logf("apt-get update: %v\n%s", err, tail(out))

@@ -4,7 +4,11 @@
 # root) installs missing ones from Debian's packages. Then creates the
 # database named by $PG_DSN if it does not exist yet.
 #
-#   PG_DSN   default postgres://postgres@127.0.0.1:5432/orderflow?sslmode=disable
+#   --test-tools  also the tools the tests drive: chromium (the dashboard's
+#                 browser test) and docker-compose (validates
+#                 docker-compose.yml without an engine). Installed here, one
+#                 after the other, rather than by tests running in parallel.
+#   PG_DSN        default postgres://postgres@127.0.0.1:5432/orderflow?sslmode=disable
 #
 # One line per action; exits non-zero with the reason when it cannot.
 set -euo pipefail
@@ -60,11 +64,12 @@ apt_install() { # packages...
 	command -v apt-get >/dev/null 2>&1 || die "$* not installed and apt-get is not available; install it yourself"
 	if [ -z "$APT_UPDATED" ]; then
 		say "running apt-get update"
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
 		APT_UPDATED=1
 	fi
 	say "installing $* with apt-get"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+	# Wait for another apt-get (say the machine's own) rather than fail.
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null ||
 		die "apt-get install $* failed"
 }
 
@@ -244,6 +249,38 @@ ensure_database() {
 	psql "$admin" -XAtqc "CREATE DATABASE \"$db\"" >/dev/null || die "could not create database $db"
 }
 
+# --- tools the tests drive -----------------------------------------------------
+
+ensure_test_tools() {
+	local missing=()
+	[ -x /usr/bin/chromium ] || missing+=(chromium)
+	command -v docker-compose >/dev/null 2>&1 ||
+		{ command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; } ||
+		missing+=(docker-compose)
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "chromium and docker-compose are installed"
+		return
+	fi
+	if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
+		say "WARNING: ${missing[*]} missing, and the tests that drive them will fail; install: sudo apt-get install -y ${missing[*]}"
+		return
+	fi
+	apt_install "${missing[@]}"
+}
+
+TEST_TOOLS=0
+for arg in "$@"; do
+	case $arg in
+	--test-tools) TEST_TOOLS=1 ;;
+	-h | --help)
+		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*) die "unknown argument $arg (see --help)" ;;
+	esac
+done
+
 ensure_pg
 ensure_redis
 ensure_database
+if [ "$TEST_TOOLS" = 1 ]; then ensure_test_tools; fi
