@@ -24,12 +24,14 @@ type Config struct {
 
 	DashboardAddr string
 	HealthAddr    string
-	DataDir       string
-	LogFormat     string
-	LogLevel      string
-	WorkerRoles   []string
-	Demo          bool
-	Sim           Simulator
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on HealthAddr.
+	Pprof       bool
+	DataDir     string
+	LogFormat   string
+	LogLevel    string
+	WorkerRoles []string
+	Demo        bool
+	Sim         Simulator
 	// FaultKill arms a crash for the fault tests (internal/faults); never in production.
 	FaultKill string
 }
@@ -139,6 +141,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		},
 		DashboardAddr: r.str("DASHBOARD_ADDR", "127.0.0.1:8080"),
 		HealthAddr:    r.str("HEALTH_ADDR", "127.0.0.1:8081"),
+		Pprof:         r.boolean("PPROF", false),
 		DataDir:       r.str("DATA_DIR", "data"),
 		LogFormat:     r.str("LOG_FORMAT", "text"),
 		LogLevel:      r.str("LOG_LEVEL", "info"),
@@ -294,6 +297,7 @@ func (c Config) Environ() []string {
 		"HEARTBEAT_TIMEOUT":          c.Pipeline.HeartbeatTimeout.String(),
 		"DASHBOARD_ADDR":             c.DashboardAddr,
 		"HEALTH_ADDR":                c.HealthAddr,
+		"PPROF":                      strconv.FormatBool(c.Pprof),
 		"DATA_DIR":                   c.DataDir,
 		"LOG_FORMAT":                 c.LogFormat,
 		"LOG_LEVEL":                  c.LogLevel,

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,8 @@ func TemporalCheck(c client.Client) Check {
 type Options struct {
 	// Addr is the listen address (HEALTH_ADDR), e.g. 0.0.0.0:8081.
 	Addr string
+	// Pprof also serves Go's profiler under /debug/pprof/ (PPROF).
+	Pprof bool
 	// Log receives the server's errors; nil discards them.
 	Log *slog.Logger
 	// Checks are run, concurrently and each within CheckTimeout, by /readyz.
@@ -108,6 +111,13 @@ func NewServer(opts Options) *Server {
 		s.refreshLag(r.Context())
 		metrics.ServeHTTP(w, r)
 	})
+	if opts.Pprof {
+		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return s
 }
 
@@ -244,8 +254,9 @@ func KafkaInputLag(cl *kgo.Client, cfg config.Kafka) func(context.Context) (map[
 // and stops it with the fx application.
 func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool, rdb redis.UniversalClient, kc *kgo.Client, tc client.Client) *Server {
 	s := NewServer(Options{
-		Addr: cfg.HealthAddr,
-		Log:  log,
+		Addr:  cfg.HealthAddr,
+		Pprof: cfg.Pprof,
+		Log:   log,
 		Checks: []Check{
 			PostgresCheck(pool), RedisCheck(rdb), KafkaCheck(kc), TemporalCheck(tc),
 		},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -292,5 +293,24 @@ func TestStartFailsWhenHealthAddrIsTaken(t *testing.T) {
 		t.Fatalf("Start on a taken port %s succeeded", ln.Addr())
 	} else if !strings.Contains(err.Error(), "HEALTH_ADDR") {
 		t.Errorf("error does not name HEALTH_ADDR: %v", err)
+	}
+}
+
+// TestPprofOnlyWhenAsked: /debug/pprof/ answers with PPROF on, 404 without.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		h := observe.NewServer(observe.Options{Pprof: on}).Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if rec.Code != want {
+			t.Errorf("PPROF=%v: GET /debug/pprof/ = %d, want %d", on, rec.Code, want)
+		}
+		if on && !strings.Contains(rec.Body.String(), "goroutine") {
+			t.Errorf("PPROF=true: /debug/pprof/ does not list the goroutine profile")
+		}
 	}
 }
