@@ -138,12 +138,20 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ Enric
 		return res, classify(fmt.Errorf("read stg.batch_messages: %w", err))
 	}
 
+	type decoded struct {
+		ev  order.Event
+		rej *order.Rejection
+	}
+	dec := make([]decoded, len(msgs))
+	parallel(len(msgs), func(i int) {
+		dec[i].ev, dec[i].rej = order.Decode(msgs[i].value, msgs[i].ts)
+	})
 	var rejected []rejectedRow
 	events := make([]order.Event, 0, len(msgs))
 	idx := make([]int, 0, len(msgs))
 	userSet, restSet := map[string]bool{}, map[string]bool{}
 	for i, m := range msgs {
-		ev, rej := order.Decode(m.value, m.ts)
+		ev, rej := dec[i].ev, dec[i].rej
 		if rej != nil {
 			var oid *int64
 			if ev.ObjectID > 0 {
@@ -195,17 +203,24 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ Enric
 		}
 	}()
 
+	// The rows' keys and enriched JSON are built on every CPU first.
+	cands := make([]candidate, len(ids))
+	for i, id := range ids {
+		cands[i] = current[id]
+	}
+	copyRows := make([][]any, len(ids))
+	parallel(len(ids), func(i int) {
+		c := cands[i]
+		copyRows[i] = []any{b.BatchID, c.ev.ObjectID, [16]byte(vault.OrderHub(c.ev.ObjectID)), [16]byte(vault.Hub(c.ev.UserID)),
+			c.partition, c.offset, c.ev.SentDttm, c.ev.UpdateTS, string(c.ev.Payload), string(c.enriched.JSON())}
+	})
 	err = pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM stg.batch_orders WHERE batch_id = $1`, b.BatchID); err != nil {
 			return fmt.Errorf("clear stg.batch_orders: %w", err)
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"stg", "batch_orders"},
 			[]string{"batch_id", "object_id", "h_order_pk", "h_user_pk", "partition", "offset", "sent_dttm", "update_ts", "payload", "enriched"},
-			pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) {
-				c := current[ids[i]]
-				return []any{b.BatchID, c.ev.ObjectID, vault.OrderHub(c.ev.ObjectID), vault.Hub(c.ev.UserID),
-					c.partition, c.offset, c.ev.SentDttm, c.ev.UpdateTS, string(c.ev.Payload), string(c.enriched.JSON())}, nil
-			}))
+			pgx.CopyFromRows(copyRows))
 		if err != nil {
 			return fmt.Errorf("copy stg.batch_orders: %w", err)
 		}

@@ -40,11 +40,13 @@ const MaxObjectID = math.MaxInt32
 // TimeLayout is the timestamp format of the contract: UTC, no zone.
 const TimeLayout = "2006-01-02 15:04:05"
 
-type wireEvent struct {
-	ObjectID   *float64     `json:"object_id"`
-	ObjectType *string      `json:"object_type"`
-	SentDttm   *string      `json:"sent_dttm"`
-	Payload    *wirePayload `json:"payload"`
+// wireTop is a message's top level; the payload stays raw (STG stores it as
+// sent) and is decoded into wirePayload on its own.
+type wireTop struct {
+	ObjectID   *float64        `json:"object_id"`
+	ObjectType json.RawMessage `json:"object_type"`
+	SentDttm   *string         `json:"sent_dttm"`
+	Payload    json.RawMessage `json:"payload"`
 }
 
 type wireRef struct {
@@ -77,43 +79,51 @@ func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 	if !utf8.Valid(value) {
 		return ev, reject(ReasonMalformedJSON, "value is not valid UTF-8")
 	}
-	if !json.Valid(value) {
+	// One pass over the value (encoding/json validates it first), the
+	// payload kept raw for STG and decoded in a second, smaller pass.
+	var top wireTop
+	topErr := json.Unmarshal(value, &top)
+	var se *json.SyntaxError
+	if errors.As(topErr, &se) {
 		return ev, reject(ReasonMalformedJSON, "value is not valid JSON: %s", syntaxDetail(value))
 	}
-	var head struct {
-		ObjectType json.RawMessage `json:"object_type"`
-		Payload    json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(value, &head); err != nil {
+	var te *json.UnmarshalTypeError
+	if errors.As(topErr, &te) && te.Field == "" {
 		return ev, reject(ReasonInvalidOrder, "value is not a JSON object")
 	}
-	if len(head.ObjectType) > 0 && !bytes.Equal(head.ObjectType, []byte("null")) {
+	if len(top.ObjectType) > 0 && !bytes.Equal(top.ObjectType, []byte("null")) {
 		var ot string
-		if err := json.Unmarshal(head.ObjectType, &ot); err != nil {
+		if err := json.Unmarshal(top.ObjectType, &ot); err != nil {
 			return ev, reject(ReasonInvalidOrder, "object_type: want a string")
 		}
 		if ot != "order" {
 			return ev, reject(ReasonIgnoredObjectType, "object_type %q is not an order", clip(ot))
 		}
+		ev.ObjectType = ot
 	}
-	var w wireEvent
-	if err := json.Unmarshal(value, &w); err != nil {
-		return ev, reject(ReasonInvalidOrder, "%s", typeDetail(err))
+	if topErr != nil {
+		return ev, reject(ReasonInvalidOrder, "%s", typeDetail(topErr, ""))
 	}
-	if w.ObjectType == nil {
+	var p *wirePayload
+	if len(top.Payload) > 0 && !bytes.Equal(top.Payload, []byte("null")) {
+		p = new(wirePayload)
+		if err := json.Unmarshal(top.Payload, p); err != nil {
+			return ev, reject(ReasonInvalidOrder, "%s", typeDetail(err, "payload"))
+		}
+	}
+	if ev.ObjectType == "" {
 		return ev, reject(ReasonInvalidOrder, "object_type: missing")
 	}
-	ev.ObjectType = *w.ObjectType
-	if w.ObjectID == nil {
+	if top.ObjectID == nil {
 		return ev, reject(ReasonInvalidOrder, "object_id: missing")
 	}
-	id := *w.ObjectID
+	id := *top.ObjectID
 	if id != math.Trunc(id) || id < 1 || id > MaxObjectID {
 		return ev, reject(ReasonInvalidOrder, "object_id: want an integer from 1 to %d, got %v", MaxObjectID, id)
 	}
 	ev.ObjectID = int64(id)
-	if w.SentDttm != nil {
-		t, err := ParseTime(*w.SentDttm)
+	if top.SentDttm != nil {
+		t, err := ParseTime(*top.SentDttm)
 		if err != nil {
 			return ev, reject(ReasonInvalidOrder, "sent_dttm: %v", err)
 		}
@@ -121,11 +131,10 @@ func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 	} else {
 		ev.SentDttm = recordTS.UTC().Truncate(time.Microsecond)
 	}
-	p := w.Payload
 	if p == nil {
 		return ev, reject(ReasonInvalidOrder, "payload: missing")
 	}
-	ev.Payload = head.Payload
+	ev.Payload = top.Payload
 	var rej *Rejection
 	if ev.RestaurantID, rej = requiredRef(p.Restaurant, "payload.restaurant.id"); rej != nil {
 		return ev, rej
@@ -248,12 +257,18 @@ func requiredAmount(f *float64, field string) (float64, *Rejection) {
 	return *f, nil
 }
 
-// typeDetail turns encoding/json's type error into "field: want X, got Y".
-func typeDetail(err error) string {
+// typeDetail turns encoding/json's type error into "field: want X, got Y";
+// prefix is the path of the value that was decoded ("" for the whole message).
+func typeDetail(err error, prefix string) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		field := te.Field
-		if field == "" {
+		switch {
+		case prefix != "" && field != "":
+			field = prefix + "." + field
+		case prefix != "":
+			field = prefix
+		case field == "":
 			field = "value"
 		}
 		want := te.Type.String()
