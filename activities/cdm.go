@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/observe"
@@ -13,33 +14,48 @@ import (
 // UpsertCdm copies every counter changed since the last copy (this batch's,
 // and any left by a run that failed after EmitCounters) into the marts, with
 // the latest product and category names, and renames the products this
-// batch renamed. It holds the counters lock and copies current values, so
+// batch renamed. Each family is copied in its own transaction under its
+// lock, at once on two connections; it copies current values, so
 // interleaved pipelines leave the marts equal to the counters.
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
-	err := pgx.BeginFunc(ctx, a.DB.Cdm, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, db.Query("counters_lock")); err != nil {
-			return fmt.Errorf("counters lock: %w", err)
-		}
-		tag, err := tx.Exec(ctx, db.Query("cdm_upsert_products"))
-		if err != nil {
-			return fmt.Errorf("upsert cdm.user_product_counters: %w", err)
-		}
-		res.ProductRows = tag.RowsAffected()
-		if tag, err = tx.Exec(ctx, db.Query("cdm_upsert_categories")); err != nil {
-			return fmt.Errorf("upsert cdm.user_category_counters: %w", err)
-		}
-		res.CategoryRows = tag.RowsAffected()
-		if tag, err = tx.Exec(ctx, db.Query("cdm_rename_products"), in.Batch.LoadDT); err != nil {
-			return fmt.Errorf("rename products in cdm.user_product_counters: %w", err)
-		}
-		res.ProductRows += tag.RowsAffected()
-		return nil
+	var renamed int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return pgx.BeginFunc(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
+			if err := lockCounters(gctx, tx, productCounters); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_products"))
+			if err != nil {
+				return fmt.Errorf("upsert cdm.user_product_counters: %w", err)
+			}
+			res.ProductRows = tag.RowsAffected()
+			if tag, err = tx.Exec(gctx, db.Query("cdm_rename_products"), in.Batch.LoadDT); err != nil {
+				return fmt.Errorf("rename products in cdm.user_product_counters: %w", err)
+			}
+			renamed = tag.RowsAffected()
+			return nil
+		})
 	})
-	if err != nil {
+	g.Go(func() error {
+		return pgx.BeginFunc(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
+			if err := lockCounters(gctx, tx, categoryCounters); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_categories"))
+			if err != nil {
+				return fmt.Errorf("upsert cdm.user_category_counters: %w", err)
+			}
+			res.CategoryRows = tag.RowsAffected()
+			return nil
+		})
+	})
+	if err := g.Wait(); err != nil {
 		return res, classify(err)
 	}
+	res.ProductRows += renamed
 	observe.AddRows("cdm.user_product_counters", res.ProductRows)
 	observe.AddRows("cdm.user_category_counters", res.CategoryRows)
 	return res, nil

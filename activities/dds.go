@@ -175,11 +175,15 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 		{"h_restaurant", []any{v.restaurantPK, v.restaurantID, ldt, src}},
 		{"h_order", []any{v.orderPK, v.orderID, v.orderDT, ldt, src}},
 	}
-	links := []stmt{
+	// l_order_product (an order's every line) is the largest statement of
+	// the load: it gets a connection of its own.
+	orderLines := []stmt{
 		{"l_order_product", linkArgs(v.links[linkOrderProduct], ldt)},
+	}
+	links := []stmt{
+		{"l_order_user", linkArgs(v.links[linkOrderUser], ldt)},
 		{"l_product_restaurant", linkArgs(v.links[linkProductRestaurant], ldt)},
 		{"l_product_category", linkArgs(v.links[linkProductCategory], ldt)},
-		{"l_order_user", linkArgs(v.links[linkOrderUser], ldt)},
 	}
 	// The order satellites are keyed by (order, hashdiff) and need no lock;
 	// the name satellites compare with the latest row, so concurrent
@@ -192,24 +196,28 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 		{"s_product_names", []any{v.pnPK, v.pnName, v.pnHD, ldt, src}},
 		{"s_restaurant_names", []any{v.rnPK, v.rnName, v.rnHD, ldt, src}},
 	}
-	// Hubs first (links and satellites reference them), then links and
-	// satellites at once on two connections. Each group is one transaction
-	// and every statement is idempotent, so a retry after a partial load
-	// completes it without adding a row.
+	// Hubs first (links and satellites reference them), then the order
+	// lines, the other links and the satellites at once on three
+	// connections. Each group is one transaction and every statement is
+	// idempotent, so a retry after a partial load completes it without
+	// adding a row.
 	hubRows, err := a.loadVault(ctx, hubs)
 	if err != nil {
 		return res, classify(err)
 	}
 	maps.Copy(res.Rows, hubRows)
-	var linkRows, satRows map[string]int64
+	groups := [][]stmt{orderLines, links, sats}
+	groupRows := make([]map[string]int64, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { linkRows, err = a.loadVault(gctx, links); return err })
-	g.Go(func() (err error) { satRows, err = a.loadVault(gctx, sats); return err })
+	for i, group := range groups {
+		g.Go(func() (err error) { groupRows[i], err = a.loadVault(gctx, group); return err })
+	}
 	if err := g.Wait(); err != nil {
 		return res, classify(err)
 	}
-	maps.Copy(res.Rows, linkRows)
-	maps.Copy(res.Rows, satRows)
+	for _, rows := range groupRows {
+		maps.Copy(res.Rows, rows)
+	}
 	for table, n := range res.Rows {
 		observe.AddRows("dds."+table, n)
 	}
@@ -295,19 +303,28 @@ type productCount struct {
 func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCountersResult, error) {
 	defer heartbeat(ctx)()
 	var res EmitCountersResult
+	// The two families fold at once, each under its own lock and in its
+	// own transaction (each fold is a no-op when repeated, so a retry after
+	// one committed is safe); then, under both locks, the touched users'
+	// counters are read and published.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		n, err := a.applyCounts(gctx, productCounters, "dds_apply_product_counts", in.Batch.BatchID)
+		res.ProductChanges = n
+		return err
+	})
+	g.Go(func() error {
+		n, err := a.applyCounts(gctx, categoryCounters, "dds_apply_category_counts", in.Batch.BatchID)
+		res.CategoryChanges = n
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return res, classify(err)
+	}
 	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, db.Query("counters_lock")); err != nil {
-			return fmt.Errorf("counters lock: %w", err)
+		if err := lockCounters(ctx, tx, productCounters, categoryCounters); err != nil {
+			return err
 		}
-		tag, err := tx.Exec(ctx, db.Query("dds_apply_product_counts"), in.Batch.BatchID)
-		if err != nil {
-			return fmt.Errorf("apply product counts: %w", err)
-		}
-		res.ProductChanges = tag.RowsAffected()
-		if tag, err = tx.Exec(ctx, db.Query("dds_apply_category_counts"), in.Batch.BatchID); err != nil {
-			return fmt.Errorf("apply category counts: %w", err)
-		}
-		res.CategoryChanges = tag.RowsAffected()
 		rows, err := tx.Query(ctx, db.Query("dds_user_counters"), in.Batch.BatchID)
 		if err != nil {
 			return fmt.Errorf("read counters: %w", err)
@@ -354,4 +371,48 @@ func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCount
 	observe.AddRows("dds.b_user_product_cnt", res.ProductChanges)
 	observe.AddRows("dds.b_user_category_cnt", res.CategoryChanges)
 	return res, nil
+}
+
+// A counter family: its tables change under its own lock (counters_lock.sql).
+type counterFamily int
+
+const (
+	productCounters  counterFamily = 1
+	categoryCounters counterFamily = 2
+)
+
+func (f counterFamily) String() string {
+	if f == productCounters {
+		return "product counters"
+	}
+	return "category counters"
+}
+
+// lockCounters takes the locks of the given families, in ascending order
+// (callers pass them so), for the rest of tx.
+func lockCounters(ctx context.Context, tx pgx.Tx, families ...counterFamily) error {
+	for _, f := range families {
+		if _, err := tx.Exec(ctx, db.Query("counters_lock"), int(f)); err != nil {
+			return fmt.Errorf("lock %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// applyCounts runs one family's fold (query) for the batch in its own
+// transaction under the family's lock and returns the counters it changed.
+func (a *Activities) applyCounts(ctx context.Context, f counterFamily, query, batchID string) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
+		if err := lockCounters(ctx, tx, f); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, db.Query(query), batchID)
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", f, err)
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
+	return n, err
 }
