@@ -238,7 +238,7 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range stmts {
-			batch.Queue(db.Query("dds_"+s.table), pgArgs(s.args)...)
+			batch.Queue(db.Query("dds_"+s.table), s.args...)
 		}
 		br := tx.SendBatch(ctx, batch)
 		for _, s := range stmts {
@@ -254,24 +254,6 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 		return br.Close()
 	})
 	return rows, err
-}
-
-// pgArgs passes key arrays as [][16]byte, which pgx encodes as binary uuid[]
-// directly; a []uuid.UUID goes through each element's driver.Valuer (a
-// string, parsed back) and cost a third of the worker's CPU in a drain.
-func pgArgs(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if keys, ok := a.([]uuid.UUID); ok {
-			b := make([][16]byte, len(keys))
-			for j, k := range keys {
-				b[j] = k
-			}
-			a = b
-		}
-		out[i] = a
-	}
-	return out
 }
 
 func linkArgs(l struct{ pk, a, b []uuid.UUID }, ldt time.Time) []any {

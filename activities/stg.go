@@ -211,7 +211,7 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ Enric
 	copyRows := make([][]any, len(ids))
 	parallel(len(ids), func(i int) {
 		c := cands[i]
-		copyRows[i] = []any{b.BatchID, c.ev.ObjectID, [16]byte(vault.OrderHub(c.ev.ObjectID)), [16]byte(vault.Hub(c.ev.UserID)),
+		copyRows[i] = []any{b.BatchID, c.ev.ObjectID, vault.OrderHub(c.ev.ObjectID), vault.Hub(c.ev.UserID),
 			c.partition, c.offset, c.ev.SentDttm, c.ev.UpdateTS, string(c.ev.Payload), string(c.enriched.JSON())}
 	})
 	err = pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
