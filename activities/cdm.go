@@ -20,13 +20,9 @@ import (
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
-	var renamed int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return pgx.BeginFunc(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
-			if err := lockCounters(gctx, tx, productCounters); err != nil {
-				return err
-			}
+		return withCounters(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_products"))
 			if err != nil {
 				return fmt.Errorf("upsert cdm.user_product_counters: %w", err)
@@ -35,27 +31,23 @@ func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmRes
 			if tag, err = tx.Exec(gctx, db.Query("cdm_rename_products"), in.Batch.LoadDT); err != nil {
 				return fmt.Errorf("rename products in cdm.user_product_counters: %w", err)
 			}
-			renamed = tag.RowsAffected()
+			res.ProductRows += tag.RowsAffected()
 			return nil
-		})
+		}, productCounters)
 	})
 	g.Go(func() error {
-		return pgx.BeginFunc(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
-			if err := lockCounters(gctx, tx, categoryCounters); err != nil {
-				return err
-			}
+		return withCounters(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_categories"))
 			if err != nil {
 				return fmt.Errorf("upsert cdm.user_category_counters: %w", err)
 			}
 			res.CategoryRows = tag.RowsAffected()
 			return nil
-		})
+		}, categoryCounters)
 	})
 	if err := g.Wait(); err != nil {
 		return res, classify(err)
 	}
-	res.ProductRows += renamed
 	observe.AddRows("cdm.user_product_counters", res.ProductRows)
 	observe.AddRows("cdm.user_category_counters", res.CategoryRows)
 	return res, nil

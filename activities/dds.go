@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -303,10 +304,7 @@ func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCount
 	if err := g.Wait(); err != nil {
 		return res, classify(err)
 	}
-	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		if err := lockCounters(ctx, tx, productCounters, categoryCounters); err != nil {
-			return err
-		}
+	err := withCounters(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, db.Query("dds_user_counters"), in.Batch.BatchID)
 		if err != nil {
 			return fmt.Errorf("read counters: %w", err)
@@ -346,7 +344,7 @@ func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCount
 		}
 		res.Users = len(recs)
 		return nil
-	})
+	}, productCounters, categoryCounters)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -370,31 +368,30 @@ func (f counterFamily) String() string {
 	return "category counters"
 }
 
-// lockCounters takes the locks of the given families, in ascending order
-// (callers pass them so), for the rest of tx.
-func lockCounters(ctx context.Context, tx pgx.Tx, families ...counterFamily) error {
-	for _, f := range families {
-		if _, err := tx.Exec(ctx, db.Query("counters_lock"), int(f)); err != nil {
-			return fmt.Errorf("lock %s: %w", f, err)
+// withCounters runs fn in a transaction of pool that first takes the locks
+// of families (pass them in ascending order, so no two transactions wait on
+// each other); the locks last until it ends.
+func withCounters(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error, families ...counterFamily) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for _, f := range families {
+			if _, err := tx.Exec(ctx, db.Query("counters_lock"), int(f)); err != nil {
+				return fmt.Errorf("lock %s: %w", f, err)
+			}
 		}
-	}
-	return nil
+		return fn(tx)
+	})
 }
 
-// applyCounts runs one family's fold (query) for the batch in its own
-// transaction under the family's lock and returns the counters it changed.
-func (a *Activities) applyCounts(ctx context.Context, f counterFamily, query, batchID string) (int64, error) {
-	var n int64
-	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		if err := lockCounters(ctx, tx, f); err != nil {
-			return err
-		}
+// applyCounts runs one family's fold (query) for the batch under the
+// family's lock and returns the counters it changed.
+func (a *Activities) applyCounts(ctx context.Context, f counterFamily, query, batchID string) (n int64, err error) {
+	err = withCounters(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, db.Query(query), batchID)
 		if err != nil {
 			return fmt.Errorf("apply %s: %w", f, err)
 		}
 		n = tag.RowsAffected()
 		return nil
-	})
+	}, f)
 	return n, err
 }
