@@ -314,48 +314,26 @@ func (st *stack) waitLagZero(ctx context.Context, timeout time.Duration, progres
 	}
 }
 
-// workerEnv is the environment of a worker process running cfg: the
-// parent's environment without any orderflow setting, then cfg's.
+// workerEnv is the environment of a worker process running cfg (without
+// the simulator): the parent's environment without any orderflow setting,
+// then cfg's.
 func workerEnv(cfg config.Config) []string {
-	set := map[string]string{
-		"KAFKA_BROKERS":              strings.Join(cfg.Kafka.Brokers, ","),
-		"KAFKA_INPUT_TOPIC":          cfg.Kafka.InputTopic,
-		"KAFKA_STG_TOPIC":            cfg.Kafka.StgTopic,
-		"KAFKA_DDS_TOPIC":            cfg.Kafka.DdsTopic,
-		"KAFKA_GROUP":                cfg.Kafka.Group,
-		"KAFKA_PARTITIONS":           strconv.Itoa(cfg.Kafka.Partitions),
-		"PG_DSN":                     cfg.PGDSN,
-		"REDIS_ADDR":                 cfg.Redis.Addr,
-		"TEMPORAL_ADDRESS":           cfg.Temporal.Address,
-		"TEMPORAL_NAMESPACE":         cfg.Temporal.Namespace,
-		"TEMPORAL_TASK_QUEUE_PREFIX": cfg.Temporal.TaskQueuePrefix,
-		"WORKER_ROLES":               strings.Join(cfg.WorkerRoles, ","),
-		"BATCH_SIZE":                 strconv.Itoa(cfg.Pipeline.BatchSize),
-		"DRAIN_BATCH_SIZE":           strconv.Itoa(cfg.Pipeline.DrainBatchSize),
-		"SCHEDULE_INTERVAL":          cfg.Pipeline.ScheduleInterval.String(),
-		"SCHEDULE_ID":                cfg.Pipeline.ScheduleID,
-		"SHARDS":                     strconv.Itoa(cfg.Pipeline.Shards),
-		"RUN_TIMEOUT":                cfg.Pipeline.RunTimeout.String(),
-		"FETCH_WAIT":                 cfg.Pipeline.FetchWait.String(),
-		"HEALTH_ADDR":                cfg.HealthAddr,
-		"DASHBOARD_ADDR":             cfg.DashboardAddr,
-		"DATA_DIR":                   cfg.DataDir,
-		"LOG_FORMAT":                 cfg.LogFormat,
-		"LOG_LEVEL":                  cfg.LogLevel,
-		"ORDERFLOW_DEMO":             "false",
+	cfg.Demo = false
+	ours := cfg.Environ()
+	set := map[string]bool{}
+	for _, kv := range ours {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
 	}
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ours := set[k]; ours || isOrderflowSetting(k) {
+		if set[k] || isOrderflowSetting(k) {
 			continue
 		}
 		env = append(env, kv)
 	}
-	for k, v := range set {
-		env = append(env, k+"="+v)
-	}
-	return env
+	return append(env, ours...)
 }
 
 // isOrderflowSetting reports whether an inherited variable would change the
