@@ -135,6 +135,15 @@ func paging(r *http.Request) (limit, offset int, err error) {
 	return limit, offset, nil
 }
 
+// topParams reads a top list's ?by=, ?limit= and ?offset=.
+func topParams(r *http.Request) (by string, limit, offset int, err error) {
+	if by, err = orderBy(r); err != nil {
+		return "", 0, 0, err
+	}
+	limit, offset, err = paging(r)
+	return by, limit, offset, err
+}
+
 // orderBy reads ?by=orders|users (default orders).
 func orderBy(r *http.Request) (string, error) {
 	switch by := r.URL.Query().Get("by"); by {
@@ -207,12 +216,7 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTopProducts(w http.ResponseWriter, r *http.Request) {
-	by, err := orderBy(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	limit, offset, err := paging(r)
+	by, limit, offset, err := topParams(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -240,12 +244,7 @@ func (s *Server) handleTopProducts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTopCategories(w http.ResponseWriter, r *http.Request) {
-	by, err := orderBy(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	limit, offset, err := paging(r)
+	by, limit, offset, err := topParams(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
