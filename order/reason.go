@@ -18,10 +18,19 @@ const (
 	ReasonIgnoredObjectType Reason = "ignored_object_type"
 	ReasonUnknownRestaurant Reason = "unknown_restaurant"
 	ReasonNotInMenu         Reason = "product_not_in_menu"
+	// ReasonEmptyRecord is a record whose value is null or empty (a tombstone).
+	ReasonEmptyRecord Reason = "empty_record"
+	// ReasonOutputTooLarge is an order whose enriched message is larger than
+	// the output topic accepts; it is rejected before any layer stores it.
+	ReasonOutputTooLarge Reason = "output_too_large"
+	// ReasonPoison is a record that made an activity fail for good; the
+	// pipeline isolated it and loaded the rest of its batch.
+	ReasonPoison Reason = "poison"
 )
 
 // Reasons lists every reason, in the order the pipeline checks them.
-var Reasons = []Reason{ReasonMalformedJSON, ReasonInvalidOrder, ReasonIgnoredObjectType, ReasonUnknownRestaurant, ReasonNotInMenu}
+var Reasons = []Reason{ReasonEmptyRecord, ReasonMalformedJSON, ReasonInvalidOrder, ReasonIgnoredObjectType,
+	ReasonUnknownRestaurant, ReasonNotInMenu, ReasonOutputTooLarge, ReasonPoison}
 
 // Fixable reports whether a message rejected for r can load later without
 // changing its bytes (the reference data can be fixed; the bytes cannot).
