@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,14 +55,20 @@ type wireRef struct {
 }
 
 type wirePayload struct {
-	Restaurant  *wireRef   `json:"restaurant"`
-	Date        *string    `json:"date"`
-	User        *wireRef   `json:"user"`
-	OrderItems  []wireItem `json:"order_items"`
-	Cost        *float64   `json:"cost"`
-	Payment     *float64   `json:"payment"`
-	FinalStatus *string    `json:"final_status"`
-	UpdateTS    *string    `json:"update_ts"`
+	Restaurant  *wireRef     `json:"restaurant"`
+	Date        *string      `json:"date"`
+	User        *wireRef     `json:"user"`
+	OrderItems  []wireItem   `json:"order_items"`
+	Cost        *float64     `json:"cost"`
+	Payment     *float64     `json:"payment"`
+	FinalStatus *string      `json:"final_status"`
+	UpdateTS    *string      `json:"update_ts"`
+	Statuses    []wireStatus `json:"statuses"`
+}
+
+type wireStatus struct {
+	Status *string `json:"status"`
+	Dttm   *string `json:"dttm"`
 }
 
 type wireItem struct {
@@ -73,11 +80,25 @@ type wireItem struct {
 
 // Decode parses and validates one record value. recordTS stands in for a
 // missing sent_dttm. A message that cannot be loaded returns a Rejection
-// whose detail names the offending field.
+// whose detail names the offending field: a tombstone (nil, empty, blank or
+// null) is empty_record; a value that is not UTF-8 JSON is malformed_json;
+// one that breaks the strict reading of SPEC 2 (strict.go: exact field
+// names, no key twice, no U+0000 or lone surrogate, nesting, numbers) or a
+// rule of the schema is invalid_order. Whatever it accepts, PostgreSQL's JSON
+// operators can read.
 func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 	var ev Event
+	if rej := emptyRecord(value); rej != nil {
+		return ev, rej
+	}
 	if !utf8.Valid(value) {
 		return ev, reject(ReasonMalformedJSON, "value is not valid UTF-8")
+	}
+	// The strict reading (strict.go) first: with every key exact and once
+	// per object, encoding/json's case-insensitive, last-wins matching below
+	// has only one way to read the value.
+	if rej := checkStrict(value); rej != nil {
+		return ev, rej
 	}
 	// One pass over the value (encoding/json validates it first), the
 	// payload kept raw for STG and decoded in a second, smaller pass.
@@ -148,13 +169,28 @@ func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 	if ev.UpdateTS, rej = requiredTime(p.UpdateTS, "payload.update_ts"); rej != nil {
 		return ev, rej
 	}
-	if p.FinalStatus == nil || strings.TrimSpace(*p.FinalStatus) == "" {
+	if p.FinalStatus == nil {
 		return ev, reject(ReasonInvalidOrder, "payload.final_status: missing")
 	}
-	if rej := storable(*p.FinalStatus, "payload.final_status"); rej != nil {
+	if rej := knownStatus(*p.FinalStatus, "payload.final_status"); rej != nil {
 		return ev, rej
 	}
 	ev.FinalStatus = *p.FinalStatus
+	for i, st := range p.Statuses {
+		// Field names are built only for a rejection: this runs per status.
+		field := func(name string) string { return "payload.statuses[" + itoa(i) + "]." + name }
+		if st.Status == nil {
+			return ev, reject(ReasonInvalidOrder, "%s: missing", field("status"))
+		}
+		if !isStatus(*st.Status) {
+			return ev, knownStatus(*st.Status, field("status"))
+		}
+		if st.Dttm != nil {
+			if _, err := ParseTime(*st.Dttm); err != nil {
+				return ev, reject(ReasonInvalidOrder, "%s: %v", field("dttm"), err)
+			}
+		}
+	}
 	if ev.Cost, rej = requiredAmount(p.Cost, "payload.cost"); rej != nil {
 		return ev, rej
 	}
@@ -170,16 +206,16 @@ func Decode(value []byte, recordTS time.Time) (Event, *Rejection) {
 		if it.ID == nil || strings.TrimSpace(*it.ID) == "" {
 			return ev, reject(ReasonInvalidOrder, "%s: missing", field("id"))
 		}
-		if rej := storable(*it.ID, field("id")); rej != nil {
-			return ev, rej
+		if msg := storableProblem(*it.ID); msg != "" {
+			return ev, reject(ReasonInvalidOrder, "%s: %s", field("id"), msg)
 		}
 		if it.Name == nil {
 			return ev, reject(ReasonInvalidOrder, "%s: missing", field("name"))
 		}
-		price, rej := requiredAmount(it.Price, field("price"))
-		if rej != nil {
-			return ev, rej
+		if msg := amountProblem(it.Price); msg != "" {
+			return ev, reject(ReasonInvalidOrder, "%s: %s", field("price"), msg)
 		}
+		price := *it.Price
 		if it.Quantity == nil {
 			return ev, reject(ReasonInvalidOrder, "%s: missing", field("quantity"))
 		}
@@ -222,16 +258,64 @@ func requiredRef(r *wireRef, field string) (string, *Rejection) {
 }
 
 // storable rejects a string that goes into a varchar column but cannot:
-// PostgreSQL text holds no NUL, and ids and statuses are short.
+// PostgreSQL text holds no NUL, and ids are short.
 func storable(s, field string) *Rejection {
-	if strings.ContainsRune(s, 0) {
-		return reject(ReasonInvalidOrder, "%s: contains a NUL character", field)
-	}
-	if len(s) > 256 {
-		return reject(ReasonInvalidOrder, "%s: longer than 256 bytes", field)
+	if msg := storableProblem(s); msg != "" {
+		return reject(ReasonInvalidOrder, "%s: %s", field, msg)
 	}
 	return nil
 }
+
+func storableProblem(s string) string {
+	if strings.ContainsRune(s, 0) {
+		return "contains a NUL character"
+	}
+	if len(s) > 256 {
+		return "longer than 256 bytes"
+	}
+	return ""
+}
+
+// orderStatuses are the order statuses of SPEC 2, spelt exactly so.
+var orderStatuses = []string{"OPEN", "COOKING", "DELIVERING", "CLOSED", "CANCELLED"}
+
+func isStatus(s string) bool {
+	switch s {
+	case "OPEN", "COOKING", "DELIVERING", "CLOSED", "CANCELLED":
+		return true
+	}
+	return false
+}
+
+func knownStatus(s, field string) *Rejection {
+	if isStatus(s) {
+		return nil
+	}
+	return reject(ReasonInvalidOrder, "%s: want one of %s, got %s", field, strings.Join(orderStatuses, ", "), quote(s))
+}
+
+// emptyRecord rejects a tombstone: a value that is nil, empty, only
+// whitespace or the JSON null.
+func emptyRecord(value []byte) *Rejection {
+	v := value
+	for len(v) > 0 && isSpace(v[0]) {
+		v = v[1:]
+	}
+	for len(v) > 0 && isSpace(v[len(v)-1]) {
+		v = v[:len(v)-1]
+	}
+	switch {
+	case len(v) == 0 && len(value) == 0:
+		return reject(ReasonEmptyRecord, "record value is empty (a tombstone)")
+	case len(v) == 0:
+		return reject(ReasonEmptyRecord, "record value is only whitespace (a tombstone)")
+	case string(v) == "null":
+		return reject(ReasonEmptyRecord, "record value is null (a tombstone)")
+	}
+	return nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func requiredTime(s *string, field string) (time.Time, *Rejection) {
 	if s == nil {
@@ -248,13 +332,20 @@ func requiredTime(s *string, field string) (time.Time, *Rejection) {
 const maxAmount = 1e14
 
 func requiredAmount(f *float64, field string) (float64, *Rejection) {
-	if f == nil {
-		return 0, reject(ReasonInvalidOrder, "%s: missing", field)
-	}
-	if *f < 0 || *f >= maxAmount {
-		return 0, reject(ReasonInvalidOrder, "%s: want a number from 0 to 1e14, got %v", field, *f)
+	if msg := amountProblem(f); msg != "" {
+		return 0, reject(ReasonInvalidOrder, "%s: %s", field, msg)
 	}
 	return *f, nil
+}
+
+func amountProblem(f *float64) string {
+	if f == nil {
+		return "missing"
+	}
+	if *f < 0 || *f >= maxAmount {
+		return "want a number from 0 to 1e14, got " + strconv.FormatFloat(*f, 'g', -1, 64)
+	}
+	return ""
 }
 
 // typeDetail turns encoding/json's type error into "field: want X, got Y";
@@ -277,10 +368,10 @@ func typeDetail(err error, prefix string) string {
 			want = "a number"
 		case "string":
 			want = "a string"
-		case "[]order.wireItem":
-			want = "an array"
 		default:
-			if strings.Contains(want, "order.wire") {
+			if strings.HasPrefix(want, "[]") {
+				want = "an array"
+			} else if strings.Contains(want, "order.wire") {
 				want = "an object"
 			}
 		}
@@ -316,7 +407,4 @@ func clip(s string) string {
 
 func quote(s string) string { return "\"" + clip(s) + "\"" }
 
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
-}
+func itoa(i int) string { return strconv.Itoa(i) }
