@@ -22,6 +22,27 @@ const (
 	KindInvalidOrder      Kind = "invalid_order"       // a required field missing or of the wrong type
 	KindIgnoredType       Kind = "ignored_object_type" // object_type "payment"
 	KindEscaped           Kind = "escaped"             // ASCII-only JSON, names \uXXXX-escaped; loads normally
+
+	// Owner changes (SPEC 2): a newer version of an order (greater
+	// update_ts) names another user, restaurant or item list. They load, and
+	// the counters follow the current version.
+	KindUserChange       Kind = "user_change"       // same order, another user
+	KindRestaurantChange Kind = "restaurant_change" // same order, another restaurant and its items
+	KindItemsChange      Kind = "items_change"      // same order and restaurant, other items
+
+	// Hostile records (see Hostile).
+	KindStaleResend    Kind = "stale_resend"     // an older version re-sent after a newer one: loads, changes nothing
+	KindTombstone      Kind = "tombstone"        // null value: empty_record
+	KindEmptyValue     Kind = "empty_value"      // zero-length value: empty_record
+	KindOversize       Kind = "oversize_output"  // a valid order whose enriched message exceeds 1 MiB: output_too_large
+	KindCaseVariantKey Kind = "case_variant_key" // OBJECT_ID for object_id, Final_Status beside final_status: invalid_order
+	KindDuplicateKey   Kind = "duplicate_key"    // one object holds a key twice: invalid_order
+	KindNULChar        Kind = "nul_char"         // \u0000 in an item name: invalid_order
+	KindInvalidUTF8    Kind = "invalid_utf8"     // raw invalid UTF-8 bytes in a string: malformed_json
+	KindDeepNesting    Kind = "deep_nesting"     // an extra field nested 60 levels deep: invalid_order
+	KindHugeNumber     Kind = "huge_number"      // 1e400 for a number: invalid_order
+	KindWrongType      Kind = "wrong_type"       // object_id "abc" and the like: invalid_order
+	KindBadStatus      Kind = "bad_status"       // "closed", "LOST": invalid_order
 )
 
 // Reasons a rejected message must be stored with (SPEC 9).
@@ -31,14 +52,21 @@ const (
 	ReasonIgnoredObjectType = "ignored_object_type"
 	ReasonUnknownRestaurant = "unknown_restaurant"
 	ReasonProductNotInMenu  = "product_not_in_menu"
+	ReasonEmptyRecord       = "empty_record"
+	ReasonOutputTooLarge    = "output_too_large"
+	ReasonPoison            = "poison"
 )
 
 // Message is one Kafka record to produce.
 type Message struct {
+	// Value is the record's value. Produce sends a null value (a Kafka
+	// tombstone) when Tombstone is set, and otherwise a non-null one: a nil
+	// Value then goes out as an empty (zero-length) value.
 	Value      []byte
+	Tombstone  bool
 	Timestamp  time.Time // the Kafka record timestamp to use
 	Kind       Kind
-	ObjectID   int64  // 0 for malformed JSON
+	ObjectID   int64  // 0 when the pipeline cannot read one (malformed JSON, tombstone, object_id misspelt or mistyped)
 	WantReason string // "" for loadable messages, else the SPEC 9 reason the pipeline must store
 }
 
@@ -51,6 +79,7 @@ var (
 	}{
 		{KindResend, 0.03}, {KindStatusChange, 0.04}, {KindOutOfOrder, 0.01},
 		{KindUnknownUser, 0.01}, {KindEscaped, 0.02},
+		{KindUserChange, 0.01}, {KindRestaurantChange, 0.005}, {KindItemsChange, 0.005},
 	}
 	badShares = []struct {
 		kind  Kind
@@ -68,8 +97,10 @@ const followUpRoom = 8 * time.Hour
 // History returns about n distinct orders completed over the week before End,
 // ordered by Timestamp, plus extra versions and bad messages on top: ~3%
 // re-sends, ~4% status changes, ~1% out-of-order versions, ~1% unknown users,
-// ~2% escaped names, and ~0.9% rejected messages. Object ids increase with
-// time. Call it once, before Live.
+// ~2% escaped names, ~1% later versions with another user, ~0.5% with another
+// restaurant and its items, ~0.5% with other items of the same restaurant,
+// and ~0.9% rejected messages. Object ids increase with time. The mix depends
+// only on the World's options. Call it once, before Live.
 func (w *World) History(n int) []Message {
 	start := w.end.Add(-7 * 24 * time.Hour)
 	type event struct {
@@ -155,6 +186,12 @@ func (w *World) historyOrder(kind Kind, id int64, t time.Time) []Message {
 			msgs = []Message{second, first}
 		}
 		o = v2
+	case KindUserChange, KindRestaurantChange, KindItemsChange:
+		// Version 1 (KindOrder), then version 2 with another owner.
+		v2 := w.changed(o, kind, w.after(t, 5*time.Minute, 6*time.Hour))
+		sent2 := w.after(v2.updateTS, 0, 30*time.Second)
+		msgs = append(msgs, Message{Value: v2.encode(sent2), Timestamp: sent2, Kind: kind, ObjectID: id})
+		o = v2
 	}
 	w.orders = append(w.orders, o)
 	return msgs
@@ -162,7 +199,9 @@ func (w *World) historyOrder(kind Kind, id int64, t time.Time) []Message {
 
 // Live returns the messages of one live tick at now: one new order
 // completed at now and, about one time in ten, a status change of an earlier
-// order (update_ts after every earlier version of it).
+// order (update_ts after every earlier version of it). Live never changes an
+// order's owners (user, restaurant, items): a restarted simulator knows the
+// history it sent, not the live versions.
 func (w *World) Live(now time.Time) []Message {
 	now = now.UTC().Truncate(time.Second)
 	id := w.nextID

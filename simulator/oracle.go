@@ -14,17 +14,24 @@ import (
 
 // Expected is what the warehouse must hold after loading msgs.
 type Expected struct {
-	// [source user id, product id] -> number of distinct orders of that user
-	// whose CURRENT version is CLOSED and contains the product.
+	// [source user id, product id] -> number of distinct orders whose
+	// CURRENT version is CLOSED, names that user and contains the product.
+	// Earlier versions count for nothing: an order that moved from user A to
+	// user B (or to other items) counts for B's items only.
 	UserProducts map[[2]string]int
-	// [source user id, category name] -> distinct CLOSED (current) orders
-	// with at least one product of the category.
+	// [source user id, category name] -> distinct orders whose current
+	// version is CLOSED, names that user and holds at least one product of
+	// the category.
 	UserCategories map[[2]string]int
-	// ProductNames maps every product of a loadable message to its menu name.
+	// ProductNames maps every product of a loadable message (any version)
+	// to its menu name.
 	ProductNames map[string]string
-	Orders       int             // distinct loadable object_ids
-	Users        map[string]bool // users with at least one loadable order
-	Rejected     map[int]string  // index in msgs -> WantReason
+	Orders       int // distinct loadable object_ids
+	// Users holds every user some loadable version names, current or not:
+	// the vault keeps every user it saw, and a batch that moves an order
+	// away from a user touches that user too.
+	Users    map[string]bool
+	Rejected map[int]string // index in msgs -> WantReason
 }
 
 // oracleOrder is the part of an order event the oracle reads.
@@ -48,7 +55,10 @@ type oracleOrder struct {
 // Expect computes the expected warehouse content for msgs, loaded in order.
 // A message is loadable when its WantReason is empty; the current version of
 // an order is its loadable version with the greatest update_ts, ties going to
-// the later message. Names and categories come from the World's menus.
+// the later message, whatever the order of arrival. The current version alone
+// decides the order's user, restaurant, items and status (SPEC 2); the
+// counters count it once, for its user. Names and categories come from the
+// World's menus.
 // Counters of 0 are omitted. Expect panics on a loadable message it cannot
 // decode or whose restaurant or products are not in the World: that is a
 // generator bug, not a pipeline one.

@@ -64,18 +64,8 @@ type orderState struct {
 // newOrder makes a fresh order of user at restaurant r, completed at t.
 // favDish is a menu index to include, or -1.
 func (w *World) newOrder(id int64, t time.Time, user string, r refdata.Restaurant, favDish int) *orderState {
-	n := min(len(r.Menu), pickWeighted(w, []int{25, 30, 25, 12, 8})+1)
-	chosen := w.rnd.Perm(len(r.Menu))[:n]
-	if favDish >= 0 && !slices.Contains(chosen, favDish) {
-		chosen[0] = favDish
-	}
 	p := wirePayload{Restaurant: idRef{r.ID}, User: idRef{user}}
-	for _, k := range chosen {
-		m := r.Menu[k]
-		q := pickWeighted(w, []int{50, 25, 12, 8, 5}) + 1
-		p.OrderItems = append(p.OrderItems, wireItem{ID: m.ID, Name: m.Name, Price: m.Price, Quantity: q})
-		p.Cost += m.Price * float64(q)
-	}
+	p.OrderItems, p.Cost = w.pickItems(r, favDish)
 	if w.rnd.IntN(10) == 0 {
 		p.BonusPayment = float64(w.rnd.IntN(int(p.Cost)/20+1) * 10)
 	}
@@ -96,6 +86,111 @@ func (w *World) newOrder(id int64, t time.Time, user string, r refdata.Restauran
 	p.Date = t.Format(tsLayout)
 	p.UpdateTS = p.Date
 	return &orderState{id: id, date: t, updateTS: t, payload: p}
+}
+
+// pickItems draws 1-5 distinct dishes of r (favDish, a menu index, among
+// them unless it is -1) with quantities, and returns them with their cost.
+func (w *World) pickItems(r refdata.Restaurant, favDish int) ([]wireItem, float64) {
+	n := min(len(r.Menu), pickWeighted(w, []int{25, 30, 25, 12, 8})+1)
+	chosen := w.rnd.Perm(len(r.Menu))[:n]
+	if favDish >= 0 && !slices.Contains(chosen, favDish) {
+		chosen[0] = favDish
+	}
+	var items []wireItem
+	cost := 0.0
+	for _, k := range chosen {
+		m := r.Menu[k]
+		q := pickWeighted(w, []int{50, 25, 12, 8, 5}) + 1
+		items = append(items, wireItem{ID: m.ID, Name: m.Name, Price: m.Price, Quantity: q})
+		cost += m.Price * float64(q)
+	}
+	return items, cost
+}
+
+// reprice recomputes cost, payment and bonus_grant from the items, keeping
+// the bonus payment when it still fits.
+func (p *wirePayload) reprice() {
+	p.Cost = 0
+	for _, it := range p.OrderItems {
+		p.Cost += it.Price * float64(it.Quantity)
+	}
+	if p.BonusPayment > p.Cost {
+		p.BonusPayment = 0
+	}
+	p.Payment = p.Cost - p.BonusPayment
+	p.BonusGrant = 0
+	if p.FinalStatus == StatusClosed {
+		p.BonusGrant = float64(int(p.Payment) / 20)
+	}
+}
+
+// changed is the next version of o at t (> o.updateTS) with another owner,
+// as kind says: KindUserChange gives it to another known user,
+// KindRestaurantChange moves it to another restaurant with items of that
+// menu, KindItemsChange keeps the restaurant and draws another item list.
+// The status stays. With a single restaurant a restaurant change becomes an
+// items change; with a single user a user change takes an unknown user.
+func (w *World) changed(o *orderState, kind Kind, t time.Time) *orderState {
+	n := *o
+	p := &n.payload
+	p.Statuses = slices.Clone(o.payload.Statuses)
+	rest := w.restaurantIndex(p.Restaurant.ID)
+	if kind == KindRestaurantChange && len(w.Restaurants) < 2 {
+		kind = KindItemsChange
+	}
+	switch kind {
+	case KindUserChange:
+		user := p.User.ID
+		for range 20 {
+			if user = w.Users[w.pickUser()].ID; user != p.User.ID {
+				break
+			}
+		}
+		if user == p.User.ID {
+			user = w.unknownUsers[w.rnd.IntN(len(w.unknownUsers))]
+		}
+		p.User.ID = user
+	case KindRestaurantChange:
+		other := w.rnd.IntN(len(w.Restaurants) - 1)
+		if other >= rest {
+			other++
+		}
+		p.Restaurant.ID = w.Restaurants[other].ID
+		p.OrderItems, _ = w.pickItems(w.Restaurants[other], -1)
+	case KindItemsChange:
+		old := itemIDs(o.payload.OrderItems)
+		for range 20 {
+			p.OrderItems, _ = w.pickItems(w.Restaurants[rest], -1)
+			if !slices.Equal(itemIDs(p.OrderItems), old) {
+				break
+			}
+		}
+	default:
+		panic(fmt.Sprintf("simulator: %q is not an owner change", kind))
+	}
+	p.reprice()
+	n.updateTS = t
+	p.UpdateTS = t.Format(tsLayout)
+	return &n
+}
+
+// restaurantIndex is the index of restaurant id in w.Restaurants.
+func (w *World) restaurantIndex(id string) int {
+	i := slices.IndexFunc(w.Restaurants, func(r refdata.Restaurant) bool { return r.ID == id })
+	if i < 0 {
+		panic(fmt.Sprintf("simulator: restaurant %s is not in the world", id))
+	}
+	return i
+}
+
+// itemIDs lists the item ids, sorted.
+func itemIDs(items []wireItem) []string {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // flipped is the next version of o at t (> o.updateTS): CLOSED becomes

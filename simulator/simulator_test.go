@@ -241,6 +241,7 @@ func TestMix(t *testing.T) {
 	want := map[Kind]int{
 		KindResend: 150, KindStatusChange: 200, KindOutOfOrder: 50, KindUnknownUser: 50, KindEscaped: 100,
 		KindUnknownRestaurant: 15, KindNotInMenu: 15, KindMalformedJSON: 10, KindInvalidOrder: 10, KindIgnoredType: 5,
+		KindUserChange: 50, KindRestaurantChange: 25, KindItemsChange: 25,
 		KindOrder: n - 50 - 100,
 	}
 	got := map[Kind]int{}
@@ -319,10 +320,12 @@ func TestVersions(t *testing.T) {
 	type seen struct {
 		latest time.Time
 		final  string
+		owners string
 		byTS   map[time.Time][]byte
 	}
 	orders := map[int64]*seen{}
 	downs := 0
+	moves := map[Kind]int{}
 	for i, m := range msgs {
 		if m.WantReason != "" {
 			continue
@@ -333,10 +336,10 @@ func TestVersions(t *testing.T) {
 		}
 		s := orders[d.id]
 		if s == nil {
-			if m.Kind == KindResend || m.Kind == KindStatusChange || m.Kind == KindOutOfOrder {
+			if m.Kind != KindOrder && m.Kind != KindUnknownUser && m.Kind != KindEscaped {
 				t.Fatalf("message %d (%s) is the first of order %d", i, m.Kind, d.id)
 			}
-			orders[d.id] = &seen{d.updateTS, d.final, map[time.Time][]byte{d.updateTS: m.Value}}
+			orders[d.id] = &seen{d.updateTS, d.final, owners(d), map[time.Time][]byte{d.updateTS: m.Value}}
 			continue
 		}
 		if prev, ok := s.byTS[d.updateTS]; ok && !bytes.Equal(prev, m.Value) {
@@ -358,17 +361,45 @@ func TestVersions(t *testing.T) {
 			if !d.updateTS.Before(s.latest) {
 				t.Fatalf("message %d: out-of-order version at %v is not older than %v", i, d.updateTS, s.latest)
 			}
+		case KindUserChange, KindRestaurantChange, KindItemsChange:
+			if !d.updateTS.After(s.latest) || d.final != s.final {
+				t.Fatalf("message %d: %s at %v (%s) after %v (%s)", i, m.Kind, d.updateTS, d.final, s.latest, s.final)
+			}
+			var prev decoded
+			prev, _ = checkOrder(w, s.byTS[s.latest])
+			sameUser, sameRest, sameItems := prev.user == d.user, prev.restaurant == d.restaurant,
+				slices.Equal(slices.Sorted(slices.Values(prev.items)), slices.Sorted(slices.Values(d.items)))
+			want := map[Kind][3]bool{
+				KindUserChange:       {false, true, true},
+				KindRestaurantChange: {true, false, false},
+				KindItemsChange:      {true, true, false},
+			}[m.Kind]
+			if [3]bool{sameUser, sameRest, sameItems} != want {
+				t.Fatalf("message %d (%s): same user/restaurant/items %v, want %v", i, m.Kind, [3]bool{sameUser, sameRest, sameItems}, want)
+			}
+			moves[m.Kind]++
 		default:
 			t.Fatalf("message %d (%s) repeats order %d", i, m.Kind, d.id)
 		}
+		if m.Kind != KindUserChange && m.Kind != KindRestaurantChange && m.Kind != KindItemsChange && owners(d) != s.owners {
+			t.Fatalf("message %d (%s) changes the owners of order %d", i, m.Kind, d.id)
+		}
 		s.byTS[d.updateTS] = m.Value
 		if d.updateTS.After(s.latest) {
-			s.latest, s.final = d.updateTS, d.final
+			s.latest, s.final, s.owners = d.updateTS, d.final, owners(d)
 		}
 	}
 	if downs == 0 {
 		t.Error("no CLOSED order became CANCELLED")
 	}
+	if moves[KindUserChange] < 30 || moves[KindRestaurantChange] < 12 || moves[KindItemsChange] < 12 {
+		t.Errorf("owner changes %v, want about 50, 25, 25", moves)
+	}
+}
+
+// owners is the user, restaurant and sorted item ids of an order version.
+func owners(d decoded) string {
+	return fmt.Sprint(d.user, " ", d.restaurant, " ", slices.Sorted(slices.Values(d.items)))
 }
 
 func TestLive(t *testing.T) {

@@ -1,10 +1,15 @@
 // Package simulator imitates the order-service of a food-delivery app: it
 // writes users and restaurants to Redis and produces order events (SPEC 2) to
-// Kafka, with the re-sends, status changes and bad messages a real source
-// produces. Expect is an independent oracle that tells what the warehouse must
-// contain after loading a list of generated messages.
+// Kafka, with the re-sends, status changes, owner changes (a newer version
+// with another user, restaurant or items) and bad messages a real source
+// produces. Hostile mixes valid orders with hostile records (tombstones,
+// oversize orders, strict-reading traps) for end-to-end tests. Expect is an
+// independent oracle that tells what the warehouse must contain after loading
+// a list of generated messages.
 //
-// Everything is deterministic for a given seed.
+// Everything is deterministic for a given seed. Run records its state on every
+// record it produces (StateHeader), so a restarted simulator goes on with the
+// same world and never re-uses an object_id with other owners.
 package simulator
 
 import (
@@ -30,12 +35,19 @@ type Options struct {
 	End         time.Time // history covers the week before End (UTC)
 }
 
+// refAnchor is the fixed instant the reference data's ids and update_ts_utc
+// are drawn before. It does not depend on End, so the same Seed, Users and
+// Restaurants always give the same users and restaurants: a simulator
+// restarted later writes the same Redis keys instead of a second set.
+var refAnchor = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // World is the order-service's state: reference data and the orders generated
 // so far. It is not safe for concurrent use.
 type World struct {
 	Users       []refdata.User       // those present in Redis
 	Restaurants []refdata.Restaurant // those present in Redis
 
+	opts         Options // as built (counts filled in, End truncated)
 	end          time.Time
 	rnd          *rand.Rand
 	nextID       int64
@@ -48,7 +60,9 @@ type World struct {
 	orders       []*orderState // current version of every valid order
 }
 
-// NewWorld builds users and restaurants from o.Seed.
+// NewWorld builds users and restaurants from o.Seed. They depend only on
+// Seed, Users and Restaurants (not on End), so two worlds with the same three
+// hold the same reference data.
 func NewWorld(o Options) *World {
 	if o.Users <= 0 {
 		o.Users = 3000
@@ -56,11 +70,13 @@ func NewWorld(o Options) *World {
 	if o.Restaurants <= 0 {
 		o.Restaurants = 8
 	}
+	o.End = o.End.UTC().Truncate(time.Second)
 	seed := uint64(o.Seed)
 	w := &World{
-		end: o.End.UTC().Truncate(time.Second),
-		rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		ids: map[string]bool{},
+		opts: o,
+		end:  o.End,
+		rnd:  newRand(seed),
+		ids:  map[string]bool{},
 	}
 	w.nextID = 1_000_000 + w.rnd.Int64N(1_000_000)
 	w.makeRestaurants(o.Restaurants)
@@ -72,12 +88,15 @@ func NewWorld(o Options) *World {
 	return w
 }
 
+// newRand is the World's random source for seed.
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
 // hexID returns a new 24-hex-char id shaped like a Mongo ObjectID: a creation
-// second some months before End, then random bytes. Ids never repeat.
+// second some months before refAnchor, then random bytes. Ids never repeat.
 func (w *World) hexID() string {
 	for {
 		var b [12]byte
-		created := w.end.Add(-time.Duration(200+w.rnd.IntN(400)) * 24 * time.Hour)
+		created := refAnchor.Add(-time.Duration(200+w.rnd.IntN(400)) * 24 * time.Hour)
 		binary.BigEndian.PutUint32(b[:4], uint32(created.Unix()))
 		binary.BigEndian.PutUint64(b[4:], w.rnd.Uint64())
 		id := hex.EncodeToString(b[:])
@@ -88,9 +107,9 @@ func (w *World) hexID() string {
 	}
 }
 
-// refTS is an update_ts_utc for reference data: some time before End.
+// refTS is an update_ts_utc for reference data: some time before refAnchor.
 func (w *World) refTS() string {
-	return w.end.Add(-time.Duration(1+w.rnd.IntN(300*24*3600)) * time.Second).Format(tsLayout)
+	return refAnchor.Add(-time.Duration(1+w.rnd.IntN(300*24*3600)) * time.Second).Format(tsLayout)
 }
 
 // makeRestaurants builds n restaurants; category c is always on the menu of
