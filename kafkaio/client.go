@@ -58,11 +58,15 @@ func Options(cfg config.Kafka, log *slog.Logger, extra ...kgo.Opt) ([]kgo.Opt, e
 	return append(opts, extra...), nil
 }
 
-// NewClient builds a client for producing and for admin requests.
+// NewClient builds a client for producing and for admin requests. Batches
+// are compressed (zstd, else snappy, whichever the broker takes) and capped
+// by what each topic accepts (see Limits; pass one to produce to topics whose
+// max.message.bytes is not the default).
 func NewClient(cfg config.Kafka, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
 	opts, err := Options(cfg, log, append([]kgo.Opt{
 		kgo.ProducerLinger(2 * time.Millisecond),
-		kgo.ProducerBatchMaxBytes(1 << 20),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.SnappyCompression(), kgo.NoCompression()),
+		kgo.ProducerBatchMaxBytes(DefaultMaxMessageBytes),
 	}, extra...)...)
 	if err != nil {
 		return nil, err
