@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/verify"
+)
+
+// Exit statuses of `orderflow verify`, as diff(1)'s: 0 clean, 1 differences,
+// 2 trouble (a usage error, or the check could not be made).
+const (
+	verifyDiffers = 1
+	verifyTrouble = 2
+)
+
+// cmdVerify recomputes the marts from the vault and compares them with the
+// marts and the per-user counters, checks for orphans (SPEC 14), prints the
+// summary and every difference (up to -max lines), and records the result
+// in stg.verify_runs for the dashboard.
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := flags("verify", "verify [-max N] [-record=false]\n\n"+
+		"Exit status: 0 clean, 1 differences or orphans, 2 usage error or the check failed.")
+	limit := fs.Int("max", 50, "differences listed before '... and N more' (-1: all)")
+	record := fs.Bool("record", true, "store the result in stg.verify_runs (the dashboard shows the last run)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{0, err}
+		}
+		return &exitError{verifyTrouble, err}
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return &exitError{verifyTrouble, fmt.Errorf("verify: unexpected argument %q", fs.Arg(0))}
+	}
+	pool, err := db.Open(ctx, e.cfg.PGDSN)
+	if err != nil {
+		return &exitError{verifyTrouble, err}
+	}
+	defer pool.Close()
+	rep, err := verify.Run(ctx, pool)
+	if err != nil {
+		return &exitError{verifyTrouble, err}
+	}
+	if err := rep.Write(e.out, *limit); err != nil {
+		return &exitError{verifyTrouble, err}
+	}
+	if *record {
+		if _, err := verify.Record(ctx, pool, rep); err != nil {
+			e.log.Warn("the result was not recorded (run orderflow migrate?)", "err", err)
+		}
+	}
+	if !rep.Clean() {
+		return &exitError{verifyDiffers, fmt.Errorf("verify: %d mismatches", rep.Mismatches())}
+	}
+	return nil
+}
