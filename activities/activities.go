@@ -27,7 +27,11 @@ type Activities struct {
 	Refs  *refdata.Store
 	Kafka *kgo.Client
 	Admin *kadm.Client
-	Log   *slog.Logger
+	// Limits knows what each output topic accepts (max.message.bytes).
+	Limits *kafkaio.Limits
+	Log    *slog.Logger
+	// Poison is the safety net's test hook; nil in production.
+	Poison *PoisonHook
 }
 
 // Pools are the PostgreSQL pools of the three layers. Each acts as its
@@ -73,6 +77,8 @@ type EnrichResult struct {
 	Rejected     int            `json:"rejected"`
 	ByReason     map[string]int `json:"by_reason,omitempty"`
 	UnknownUsers int            `json:"unknown_users"`
+	// BrokenUsers counts users whose Redis value is not valid JSON (logged).
+	BrokenUsers int `json:"broken_users,omitempty"`
 }
 
 // LoadStgResult counts STG rows changed and messages produced.

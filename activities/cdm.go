@@ -20,6 +20,9 @@ import (
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
+	if err := a.injectedPoison(ctx, a.DB.Cdm, "UpsertCdm", in.Batch.BatchID); err != nil {
+		return res, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return withCounters(gctx, a.DB.Cdm, func(tx pgx.Tx) error {

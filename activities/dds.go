@@ -1,10 +1,12 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,6 +45,10 @@ type vaultRows struct {
 	osPK, osHD      []uuid.UUID
 	osStatus        []string
 	osUpdate        []time.Time
+	// s_order_owner: each version's user and restaurant (its products are
+	// the order's l_order_product pairs of this batch, aggregated in SQL).
+	owPK, owUser, owRest, owHD []uuid.UUID
+	owUpdate                   []time.Time
 }
 
 const (
@@ -93,6 +99,8 @@ func (v *vaultRows) add(e order.Enriched, updateTS time.Time) error {
 		v.ocHD = append(v.ocHD, vault.HashDiff(oPK, cost, pay))
 		v.osPK, v.osStatus, v.osUpdate = append(v.osPK, oPK), append(v.osStatus, p.Status), append(v.osUpdate, updateTS)
 		v.osHD = append(v.osHD, vault.HashDiff(oPK, p.Status, vault.Time(updateTS)))
+		v.owPK, v.owUser, v.owRest, v.owUpdate = append(v.owPK, oPK), append(v.owUser, uPK), append(v.owRest, rPK), append(v.owUpdate, updateTS)
+		v.owHD = append(v.owHD, vault.HashDiff(oPK, append([]string{uPK.String(), rPK.String(), vault.Time(updateTS)}, productKeys(p.Products)...)...))
 	}
 	if v.first(2, uPK) {
 		v.userPK, v.userID = append(v.userPK, uPK), append(v.userID, p.User.ID)
@@ -131,6 +139,9 @@ func (v *vaultRows) add(e order.Enriched, updateTS time.Time) error {
 func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsResult, error) {
 	defer heartbeat(ctx)()
 	res := LoadDdsResult{Rows: map[string]int64{}}
+	if err := a.injectedPoison(ctx, a.DB.Dds, "LoadDdsVault", in.Batch.BatchID); err != nil {
+		return res, err
+	}
 	rows, err := a.DB.Dds.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
 	if err != nil {
 		return res, classify(fmt.Errorf("read stg.batch_orders: %w", err))
@@ -192,6 +203,8 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 	sats := []stmt{
 		{"s_order_cost", []any{v.ocPK, v.ocCost, v.ocPay, v.ocHD, ldt, src}},
 		{"s_order_status", []any{v.osPK, v.osStatus, v.osUpdate, v.osHD, ldt, src}},
+		{"s_order_owner", []any{v.owPK, v.owUser, v.owRest, v.owUpdate, v.owHD,
+			v.links[linkOrderProduct].a, v.links[linkOrderProduct].b, ldt, src}},
 		{table: "names_lock"},
 		{"s_user_names", []any{v.unPK, v.unName, v.unLogin, v.unHD, ldt, src}},
 		{"s_product_names", []any{v.pnPK, v.pnName, v.pnHD, ldt, src}},
@@ -257,6 +270,17 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 	return rows, err
 }
 
+// productKeys lists the hub keys of an order's products, sorted and distinct,
+// as strings (the owner hashdiff's attributes).
+func productKeys(products []order.Product) []string {
+	keys := make([]string, 0, len(products))
+	for _, pr := range products {
+		keys = append(keys, vault.Hub(pr.ID).String())
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
 func linkArgs(l struct{ pk, a, b []uuid.UUID }, ldt time.Time) []any {
 	return []any{l.pk, l.a, l.b, ldt, vault.LoadSrc}
 }
@@ -279,78 +303,108 @@ type productCount struct {
 }
 
 // EmitCounters folds the batch's orders into the per-user counters (only
-// what changed: an order's contribution is added, kept or taken back) and
-// publishes the touched users' cumulative counters to dds-service-orders.
-// It holds the counters lock from the first change until the messages are
-// acknowledged, so concurrent pipelines publish each user's states in order.
+// what changed: an order's contribution is added, kept, moved to another
+// user or taken back) and publishes the touched users' cumulative counters
+// to dds-service-orders.
 func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCountersResult, error) {
 	defer heartbeat(ctx)()
 	var res EmitCountersResult
-	// The two families fold at once, each under its own lock and in its
-	// own transaction (each fold is a no-op when repeated, so a retry after
-	// one committed is safe); then, under both locks, the touched users'
-	// counters are read and published.
+	if err := a.injectedPoison(ctx, a.DB.Dds, "EmitCounters", in.Batch.BatchID); err != nil {
+		return res, err
+	}
+	var orders, users []uuid.UUID
+	err := a.DB.Dds.QueryRow(ctx, `SELECT coalesce(array_agg(DISTINCT h_order_pk), '{}'), coalesce(array_agg(DISTINCT h_user_pk), '{}')
+		FROM stg.batch_orders WHERE batch_id = $1`, in.Batch.BatchID).Scan(&orders, &users)
+	if err != nil {
+		return res, classify(fmt.Errorf("read the batch's keys: %w", err))
+	}
+	res, err = a.foldAndEmit(ctx, orders, users)
+	return res, classify(err)
+}
+
+// foldAndEmit folds orders into the per-user counters and publishes the
+// cumulative counters of users and of every user whose counters moved.
+// The two families fold at once, each under its own lock and in its own
+// transaction (each fold is a no-op when repeated, so a retry after one
+// committed is safe); then, under both locks, the users' counters are read
+// and published, so concurrent pipelines publish each user's states in order.
+func (a *Activities) foldAndEmit(ctx context.Context, orders, users []uuid.UUID) (EmitCountersResult, error) {
+	var res EmitCountersResult
+	var moved [2][]uuid.UUID
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		n, err := a.applyCounts(gctx, productCounters, "dds_apply_product_counts", in.Batch.BatchID)
-		res.ProductChanges = n
+	g.Go(func() (err error) {
+		moved[0], err = a.applyCounts(gctx, productCounters, "dds_apply_product_counts", orders)
+		res.ProductChanges = int64(len(moved[0]))
 		return err
 	})
-	g.Go(func() error {
-		n, err := a.applyCounts(gctx, categoryCounters, "dds_apply_category_counts", in.Batch.BatchID)
-		res.CategoryChanges = n
+	g.Go(func() (err error) {
+		moved[1], err = a.applyCounts(gctx, categoryCounters, "dds_apply_category_counts", orders)
+		res.CategoryChanges = int64(len(moved[1]))
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return res, classify(err)
+		return res, err
 	}
+	touched := slices.Concat(users, moved[0], moved[1])
+	slices.SortFunc(touched, func(x, y uuid.UUID) int { return bytes.Compare(x[:], y[:]) })
+	touched = slices.Compact(touched)
 	err := withCounters(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, db.Query("dds_user_counters"), in.Batch.BatchID)
+		recs, err := a.userCounterRecords(ctx, tx, touched)
 		if err != nil {
-			return fmt.Errorf("read counters: %w", err)
-		}
-		users := map[string]*userCounters{}
-		var order []string
-		for rows.Next() {
-			var user, kind, key, name string
-			var cnt int
-			if err := rows.Scan(&user, &kind, &key, &name, &cnt); err != nil {
-				rows.Close()
-				return err
-			}
-			u := users[user]
-			if u == nil {
-				u = &userCounters{UserID: user, Categories: map[string]categoryCount{}, Products: map[string]productCount{}}
-				users[user] = u
-				order = append(order, user)
-			}
-			switch kind {
-			case "product":
-				u.Products[key] = productCount{ProductName: name, OrderCnt: cnt}
-			case "category":
-				u.Categories[key] = categoryCount{CategoryName: name, OrderCnt: cnt}
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read counters: %w", err)
-		}
-		recs := make([]*kgo.Record, 0, len(order))
-		for _, id := range order {
-			body, _ := json.Marshal(users[id])
-			recs = append(recs, &kgo.Record{Topic: a.Cfg.Kafka.DdsTopic, Key: []byte(id), Value: body})
+			return err
 		}
 		if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return classify(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.DdsTopic, err))
+			return fmt.Errorf("produce %s: %w", a.Cfg.Kafka.DdsTopic, err)
 		}
 		res.Users = len(recs)
 		return nil
 	}, productCounters, categoryCounters)
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
 	observe.AddRows("dds.b_user_product_cnt", res.ProductChanges)
 	observe.AddRows("dds.b_user_category_cnt", res.CategoryChanges)
 	return res, nil
+}
+
+// userCounterRecords reads the users' cumulative counters (SPEC 7), one
+// dds-service-orders record per user.
+func (a *Activities) userCounterRecords(ctx context.Context, tx pgx.Tx, users []uuid.UUID) ([]*kgo.Record, error) {
+	rows, err := tx.Query(ctx, db.Query("dds_user_counters"), users)
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	byUser := map[string]*userCounters{}
+	var ids []string
+	for rows.Next() {
+		var user, kind, key, name string
+		var cnt int
+		if err := rows.Scan(&user, &kind, &key, &name, &cnt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		u := byUser[user]
+		if u == nil {
+			u = &userCounters{UserID: user, Categories: map[string]categoryCount{}, Products: map[string]productCount{}}
+			byUser[user] = u
+			ids = append(ids, user)
+		}
+		switch kind {
+		case "product":
+			u.Products[key] = productCount{ProductName: name, OrderCnt: cnt}
+		case "category":
+			u.Categories[key] = categoryCount{CategoryName: name, OrderCnt: cnt}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	recs := make([]*kgo.Record, 0, len(ids))
+	for _, id := range ids {
+		body, _ := json.Marshal(byUser[id])
+		recs = append(recs, &kgo.Record{Topic: a.Cfg.Kafka.DdsTopic, Key: []byte(id), Value: body})
+	}
+	return recs, nil
 }
 
 // A counter family: its tables change under its own lock (counters_lock.sql).
@@ -382,16 +436,19 @@ func withCounters(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error
 	})
 }
 
-// applyCounts runs one family's fold (query) for the batch under the
-// family's lock and returns the counters it changed.
-func (a *Activities) applyCounts(ctx context.Context, f counterFamily, query, batchID string) (n int64, err error) {
+// applyCounts runs one family's fold (query) for the orders under the
+// family's lock and returns the user of every counter it changed.
+func (a *Activities) applyCounts(ctx context.Context, f counterFamily, query string, orders []uuid.UUID) (users []uuid.UUID, err error) {
 	err = withCounters(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, db.Query(query), batchID)
+		rows, err := tx.Query(ctx, db.Query(query), orders)
 		if err != nil {
 			return fmt.Errorf("apply %s: %w", f, err)
 		}
-		n = tag.RowsAffected()
+		users, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", f, err)
+		}
 		return nil
 	}, f)
-	return n, err
+	return users, err
 }

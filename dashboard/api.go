@@ -113,17 +113,17 @@ func ValidUserID(id string) bool {
 	return true
 }
 
-// paging reads ?limit= (1..MaxLimit, larger is cut, default DefaultLimit)
-// and ?offset= (0..1e6).
+// paging reads ?limit= (1..MaxLimit, default DefaultLimit) and ?offset=
+// (0..1e6); anything else is an error (a 400).
 func paging(r *http.Request) (limit, offset int, err error) {
 	limit, offset = DefaultLimit, 0
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || n > MaxLimit {
 			return 0, 0, fmt.Errorf("limit must be an integer from 1 to %d", MaxLimit)
 		}
-		limit = min(n, MaxLimit)
+		limit = n
 	}
 	if v := q.Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)

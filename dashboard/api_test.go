@@ -79,6 +79,10 @@ func TestAPIRejectsBadRequests(t *testing.T) {
 		{"/api/users/" + some + "?limit=0", 400},
 		{"/api/users/" + some + "?limit=-3", 400},
 		{"/api/users/" + some + "?limit=ten", 400},
+		{"/api/users/" + some + "?limit=101", 400}, // above MaxLimit: refused, not cut
+		{"/api/top/products?limit=100000", 400},
+		{"/api/top/categories?limit=101", 400},
+		{"/api/top/categories?limit=100", 200},
 		{"/api/users/" + some + "?offset=-1", 400},
 		{"/api/top/products?by=price", 400},
 		{"/api/top/categories?limit=1.5", 400},
@@ -101,11 +105,15 @@ func TestAPIRejectsBadRequests(t *testing.T) {
 		}
 	}
 
-	// A page is never larger than MaxLimit, and DefaultLimit without ?limit=.
+	// A page holds MaxLimit rows at most, and DefaultLimit without ?limit=.
 	var p Page[TopProduct]
-	getJSON(t, srv.URL+"/api/top/products?limit=100000", &p)
-	if p.Limit != MaxLimit || len(p.Items) > MaxLimit || p.Total <= MaxLimit || len(p.Items) != MaxLimit {
-		t.Errorf("limit=100000: limit %d, %d items of %d; want %d items", p.Limit, len(p.Items), p.Total, MaxLimit)
+	getJSON(t, srv.URL+"/api/top/products?limit=100", &p)
+	if p.Limit != MaxLimit || p.Total <= MaxLimit || len(p.Items) != MaxLimit {
+		t.Errorf("limit=100: limit %d, %d items of %d; want %d items", p.Limit, len(p.Items), p.Total, MaxLimit)
+	}
+	var e Error
+	if code := getJSON(t, srv.URL+"/api/top/products?limit=101", &e); code != 400 || !strings.Contains(e.Error, "from 1 to 100") {
+		t.Errorf("limit=101: %d %q, want 400 naming the range", code, e.Error)
 	}
 	getJSON(t, srv.URL+"/api/top/products", &p)
 	if p.Limit != DefaultLimit || len(p.Items) != DefaultLimit || p.By != "orders" {
@@ -242,7 +250,7 @@ func checkTopAPI(t *testing.T, base string, want simulator.Expected) {
 		total := 0
 		for off := 0; ; off += MaxLimit {
 			var page Page[TopProduct]
-			if code := getJSON(t, fmt.Sprintf("%s/api/top/products?by=%s&limit=1000&offset=%d", base, by, off), &page); code != 200 {
+			if code := getJSON(t, fmt.Sprintf("%s/api/top/products?by=%s&limit=%d&offset=%d", base, by, MaxLimit, off), &page); code != 200 {
 				t.Fatalf("top products: %d", code)
 			}
 			all = append(all, page.Items...)

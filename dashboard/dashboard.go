@@ -7,7 +7,8 @@
 // It shows category popularity (share of users, share of orders), dish
 // popularity (distinct users, orders), how many users hold each tag, and the
 // pipeline's health (lag per partition, the last batches, rejected messages
-// by reason). Every number is a column of a SQL result: the marts' charts
+// by reason), with a red banner at the top while the pipeline is stalled
+// (stall.go). Every number is a column of a SQL result: the marts' charts
 // read the views of schema bi that DataLens reads too (docs/DATALENS.md).
 // The page shows a snapshot of those results, read at most once a second
 // and never older than two refresh intervals (cache.go), so open tabs
@@ -17,19 +18,25 @@
 //
 //	GET /api/users/{id}          a user's tags, category counters and one page of
 //	                             product counters, by SOURCE user id (1-64 of
-//	                             [A-Za-z0-9_-]); ?limit= (1-100, default 20) &offset=
+//	                             [A-Za-z0-9_-]); ?limit= (1-100, default 20) &offset= (0-1000000)
 //	GET /api/top/products        products by ?by=orders|users, ?limit= &offset=
 //	GET /api/top/categories      categories by ?by=orders|users, ?limit= &offset=
 //	GET /api/tags                every tag rule with how many users hold it
 //
-// Errors are JSON {"error": "..."}: 400 for a malformed id or parameter, 404
-// for an unknown user or path, 405 for a method other than GET or HEAD.
+// Errors are JSON {"error": "..."}: 400 for a malformed id or parameter (a
+// ?limit= above 100 too), 404 for an unknown user or path, 405 for a method
+// other than GET or HEAD. When the warehouse fails, the answer is 500
+// {"error": "internal error", "request_id": "..."} (503 when it did not
+// answer in time) and never carries PostgreSQL's text: that is logged with
+// the same request id, which the X-Request-Id header repeats.
 // Every request reads inside a READ ONLY transaction, so neither the page
 // nor the API can write to the warehouse.
 package dashboard
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +55,7 @@ import (
 // Page sizes of the API's lists.
 const (
 	DefaultLimit = 20  // rows per page when ?limit= is absent
-	MaxLimit     = 100 // the largest page; a larger ?limit= is cut to it
+	MaxLimit     = 100 // the largest page; a larger ?limit= is a 400
 )
 
 // DefaultRefresh is how often the page reloads its charts; ?refresh=N
@@ -164,23 +171,43 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away: nothing to do
 }
 
-// Error is the body of every API error.
+// Error is the body of every API error. RequestID names a server error in
+// the dashboard's log.
 type Error struct {
-	Error string `json:"error"`
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, Error{Error: msg})
 }
 
-// serverError logs err and answers 500 (or 503 when the request timed out).
+// serverError logs err with a new request id and answers 500 "internal
+// error" (503 when the warehouse did not answer in time) with that id, never
+// err's text (PostgreSQL's messages name tables, columns and values).
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
+	code, msg, id := s.logServerError(w, r, err)
+	writeJSON(w, code, Error{Error: msg, RequestID: id})
+}
+
+// logServerError logs err under a new request id, sets X-Request-Id, and
+// returns the status and the message to answer with.
+func (s *Server) logServerError(w http.ResponseWriter, r *http.Request, err error) (code int, msg, id string) {
+	code, msg = http.StatusInternalServerError, "internal error"
 	if errors.Is(err, context.DeadlineExceeded) {
-		code = http.StatusServiceUnavailable
+		code, msg = http.StatusServiceUnavailable, "the warehouse did not answer in time"
 	}
+	id = newRequestID()
+	w.Header().Set("X-Request-Id", id)
 	if r.Context().Err() == nil {
-		s.log.Warn("dashboard request failed", "path", r.URL.Path, "err", err)
+		s.log.Warn("dashboard request failed", "request_id", id, "path", r.URL.Path, "status", code, "err", err)
 	}
-	writeError(w, code, "the warehouse could not answer: "+err.Error())
+	return code, msg, id
+}
+
+// newRequestID is 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }

@@ -57,6 +57,8 @@ type pageData struct {
 	LagErr    string
 	Rejected  rejectedChart
 	Batches   []batchRow
+	Verify    verifyLine
+	Stall     *stallBanner // nil while the pipeline is not stalled (stall.go)
 }
 
 // tile is one number of the summary row.
@@ -119,14 +121,16 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.page(r.Context())
 	if err != nil {
-		http.Error(w, "the warehouse could not answer: "+err.Error(), http.StatusServiceUnavailable)
+		// 503: the page cannot be drawn now; the cause is logged, not shown.
+		_, _, id := s.logServerError(w, r, err)
+		http.Error(w, "the warehouse could not answer (request id "+id+")", http.StatusServiceUnavailable)
 		return
 	}
 	d.Refresh = refresh
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, d); err != nil {
-		s.log.Error("dashboard template", "err", err)
-		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+		_, _, id := s.logServerError(w, r, err)
+		http.Error(w, "internal error (request id "+id+")", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
@@ -170,6 +174,8 @@ func (s *Server) collect(ctx context.Context) (pageData, error) {
 		batches               []Batch
 		rejected              []RejectedCount
 		users                 int64
+		verified              *VerifyRun
+		progress              health.Progress
 	)
 	err := parallel(
 		func() error {
@@ -186,10 +192,16 @@ func (s *Server) collect(ctx context.Context) (pageData, error) {
 				if tags, err = tagCounts(ctx, tx); err != nil {
 					return err
 				}
+				if progress, err = health.ReadProgress(ctx, tx, s.cfg.Pipeline.Shards); err != nil {
+					return err
+				}
 				if batches, err = lastBatches(ctx, tx, pageBatches); err != nil {
 					return err
 				}
-				rejected, err = rejectedCounts(ctx, tx)
+				if rejected, err = rejectedCounts(ctx, tx); err != nil {
+					return err
+				}
+				verified, err = lastVerify(ctx, tx)
 				return err
 			})
 		},
@@ -198,6 +210,11 @@ func (s *Server) collect(ctx context.Context) (pageData, error) {
 		return d, err
 	}
 	h := <-hc
+	var lagNow map[int32]int64 // nil: unknown, and only failing runs are judged
+	if h.err == nil {
+		lagNow = h.rep.Lag
+	}
+	d.Stall = stallBannerOf(health.Judge(progress, lagNow, s.cfg.Pipeline.ScheduleInterval))
 
 	// The marts.
 	d.Marts = []chart{
@@ -248,6 +265,7 @@ func (s *Server) collect(ctx context.Context) (pageData, error) {
 	}
 	d.Rejected = rejectedLayout(rejected)
 	now := s.now()
+	d.Verify = verifyLineOf(verified, now)
 	var maxMs int64
 	for _, b := range batches {
 		if b.Ms != nil {

@@ -128,6 +128,9 @@ func startTemporalOnce(ctx context.Context, o TemporalOptions) (s *TemporalServe
 	args = append(args,
 		"--log-level", "warn",
 		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
+		// Backfill runs set it (workflows.ModeAttribute); a real cluster gets
+		// it from `orderflow schedule ensure` or the operator.
+		"--search-attribute", "OrderflowMode=Keyword",
 	)
 
 	s = &TemporalServer{

@@ -178,6 +178,7 @@ func checkWarehouse(t *testing.T, s *stack, msgs []simulator.Message, want simul
 		checkRejectedCounts(t, s, want)
 	}
 	checkNoDuplicates(t, s)
+	checkVerify(t, s)
 	var orders int
 	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM stg.order_events`).Scan(&orders); err != nil {
 		t.Fatal(err)

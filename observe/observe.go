@@ -31,6 +31,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/health"
 	"github.com/orderflow/orderflow/kafkaio"
 )
 
@@ -80,6 +81,10 @@ type Options struct {
 	// InputLag, when set, is called before each scrape of /metrics to
 	// refresh InputLag (records waiting per input partition).
 	InputLag func(context.Context) (map[int32]int64, error)
+	// Stall, when set, is called after InputLag (with its lag; nil when
+	// unknown) before each scrape of /metrics to set the stall alarm's
+	// metrics (stall.go); PipelineStall is the production one.
+	Stall func(context.Context, map[int32]int64) (health.Stall, error)
 }
 
 // Server serves /healthz, /readyz and /metrics.
@@ -87,7 +92,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
-	lag  sync.Mutex // one input-lag refresh at a time
+	lag  sync.Mutex // one input-lag (and stall) refresh at a time
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -108,7 +113,7 @@ func NewServer(opts Options) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		s.refreshLag(r.Context())
+		s.refreshStall(r.Context(), s.refreshLag(r.Context()))
 		metrics.ServeHTTP(w, r)
 	})
 	if opts.Pprof {
@@ -210,11 +215,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, body.String())
 }
 
-// refreshLag sets InputLag from Options.InputLag; on failure the series are
-// dropped (a stale lag would mislead) and the error is logged.
-func (s *Server) refreshLag(ctx context.Context) {
+// refreshLag sets InputLag from Options.InputLag and returns the lag; on
+// failure the series are dropped (a stale lag would mislead), the error is
+// logged and the lag is nil.
+func (s *Server) refreshLag(ctx context.Context) map[int32]int64 {
 	if s.opts.InputLag == nil {
-		return
+		return nil
 	}
 	s.lag.Lock()
 	defer s.lag.Unlock()
@@ -224,9 +230,29 @@ func (s *Server) refreshLag(ctx context.Context) {
 	if err != nil {
 		InputLag.Reset()
 		s.log.Warn("input lag unavailable", "err", err)
-		return
+		return nil
 	}
 	setInputLag(lag)
+	return lag
+}
+
+// refreshStall sets the stall alarm's metrics from Options.Stall (lag nil:
+// unknown); on failure their series are dropped and the error is logged.
+func (s *Server) refreshStall(ctx context.Context, lag map[int32]int64) {
+	if s.opts.Stall == nil {
+		return
+	}
+	s.lag.Lock()
+	defer s.lag.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	st, err := s.opts.Stall(ctx, lag)
+	if err != nil {
+		dropStall()
+		s.log.Warn("pipeline stall unknown", "err", err)
+		return
+	}
+	setStall(st)
 }
 
 // KafkaInputLag returns an Options.InputLag that reads, for every partition
@@ -261,6 +287,7 @@ func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger, pool *pgxpool.Poo
 			PostgresCheck(pool), RedisCheck(rdb), KafkaCheck(kc), TemporalCheck(tc),
 		},
 		InputLag: KafkaInputLag(kc, cfg.Kafka),
+		Stall:    PipelineStall(pool, cfg.Pipeline),
 	})
 	lc.Append(fx.StartStopHook(s.Start, s.Stop))
 	return s

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -39,6 +40,9 @@ func Input(cfg config.Config, shard int) workflows.PipelineInput {
 		BatchSize:        cfg.Pipeline.BatchSize,
 		DrainBatchSize:   cfg.Pipeline.DrainBatchSize,
 		HeartbeatTimeout: cfg.Pipeline.HeartbeatTimeout,
+		MaxPoison:        cfg.MaxPoison,
+		Interval:         cfg.Pipeline.ScheduleInterval,
+		CatchupWindow:    CatchupWindow(cfg),
 		Queues: workflows.Queues{
 			Stg: cfg.Temporal.TaskQueue("stg"),
 			Dds: cfg.Temporal.TaskQueue("dds"),
@@ -47,12 +51,17 @@ func Input(cfg config.Config, shard int) workflows.PipelineInput {
 	}
 }
 
-func schedule(cfg config.Config, shard int) (client.ScheduleSpec, *client.ScheduleWorkflowAction) {
+// CatchupWindow is how late the schedule may still start an ordinary run:
+// two intervals. A run whose nominal time is older than that is a backfill
+// (workflows.backfillSlice).
+func CatchupWindow(cfg config.Config) time.Duration { return 2 * cfg.Pipeline.ScheduleInterval }
+
+func schedule(cfg config.Config, shard int, in workflows.PipelineInput) (client.ScheduleSpec, *client.ScheduleWorkflowAction) {
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.Pipeline.ScheduleInterval}}}
 	action := &client.ScheduleWorkflowAction{
 		ID:                 ScheduleID(cfg, shard),
 		Workflow:           "Pipeline",
-		Args:               []any{Input(cfg, shard)},
+		Args:               []any{in},
 		TaskQueue:          cfg.Temporal.TaskQueue("stg"),
 		WorkflowRunTimeout: cfg.Pipeline.RunTimeout,
 		// The whole chain of a drain (continue-as-new) ends within this.
@@ -63,18 +72,22 @@ func schedule(cfg config.Config, shard int) (client.ScheduleSpec, *client.Schedu
 
 // Ensure creates every shard's schedule, or updates it to the current
 // configuration (keeping its paused state), and deletes the schedules of a
-// former SHARDS value. It returns the ids it manages.
+// former SHARDS value. It returns the shards' ids. It also creates or
+// updates the daily Verify schedule (VerifyScheduleID).
 func Ensure(ctx context.Context, c client.Client, cfg config.Config) ([]string, error) {
 	sc := c.ScheduleClient()
+	hasMode := EnsureModeAttribute(ctx, c, cfg) == nil
 	for i := 0; i < cfg.Pipeline.Shards; i++ {
-		spec, action := schedule(cfg, i)
+		in := Input(cfg, i)
+		in.ModeAttribute = hasMode
+		spec, action := schedule(cfg, i, in)
 		id := ScheduleID(cfg, i)
 		_, err := sc.Create(ctx, client.ScheduleOptions{
 			ID:            id,
 			Spec:          spec,
 			Action:        action,
 			Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-			CatchupWindow: cfg.Pipeline.ScheduleInterval * 2,
+			CatchupWindow: CatchupWindow(cfg),
 			Note:          "orderflow pipeline, created by starter",
 		})
 		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
@@ -86,7 +99,7 @@ func Ensure(ctx context.Context, c client.Client, cfg config.Config) ([]string, 
 						s.Policy = &client.SchedulePolicies{}
 					}
 					s.Policy.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
-					s.Policy.CatchupWindow = cfg.Pipeline.ScheduleInterval * 2
+					s.Policy.CatchupWindow = CatchupWindow(cfg)
 					return &client.ScheduleUpdate{Schedule: &s}, nil
 				},
 			})
@@ -94,6 +107,9 @@ func Ensure(ctx context.Context, c client.Client, cfg config.Config) ([]string, 
 		if err != nil {
 			return nil, fmt.Errorf("schedule %s: %w", id, err)
 		}
+	}
+	if err := ensureVerify(ctx, c, cfg); err != nil {
+		return nil, err
 	}
 	ids := ScheduleIDs(cfg)
 	if err := deleteStale(ctx, c, cfg, ids); err != nil {
@@ -148,9 +164,11 @@ func Trigger(ctx context.Context, c client.Client, cfg config.Config) error {
 	})
 }
 
-// Delete removes every shard's schedule (running workflows finish).
+// Delete removes every shard's schedule and the Verify schedule (running
+// workflows finish).
 func Delete(ctx context.Context, c client.Client, cfg config.Config) error {
-	return each(ctx, c, cfg, func(h client.ScheduleHandle) error { return h.Delete(ctx) })
+	err := each(ctx, c, cfg, func(h client.ScheduleHandle) error { return h.Delete(ctx) })
+	return errors.Join(err, deleteVerify(ctx, c, cfg))
 }
 
 func each(ctx context.Context, c client.Client, cfg config.Config, fn func(client.ScheduleHandle) error) error {

@@ -126,18 +126,21 @@ func NewRedis(lc fx.Lifecycle, cfg config.Config) (redis.UniversalClient, error)
 	return rdb, nil
 }
 
-// NewKafka builds the producer/admin client and checks a broker answers.
-func NewKafka(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
-	cl, err := kafkaio.NewClient(cfg.Kafka, log)
+// NewKafka builds the producer/admin client, whose record batches are
+// capped by what each topic accepts (limits), and checks a broker answers.
+func NewKafka(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*kgo.Client, *kafkaio.Limits, error) {
+	limits := kafkaio.NewLimits()
+	cl, err := kafkaio.NewClient(cfg.Kafka, log, kgo.ProducerBatchMaxBytesFn(limits.BatchMax))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := kafkaio.Ping(context.Background(), cl, cfg.Kafka.Brokers); err != nil {
 		cl.Close()
-		return nil, err
+		return nil, nil, err
 	}
+	limits.SetAdmin(kafkaio.Admin(cl))
 	lc.Append(fx.StopHook(cl.Close))
-	return cl, nil
+	return cl, limits, nil
 }
 
 // NewTemporal dials the Temporal frontend.
@@ -156,24 +159,32 @@ func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.C
 }
 
 // NewActivities gathers the activities' dependencies.
-func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, rdb redis.UniversalClient, cl *kgo.Client) *activities.Activities {
+func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, rdb redis.UniversalClient, cl *kgo.Client, limits *kafkaio.Limits) (*activities.Activities, error) {
+	poison, err := activities.ParsePoisonHook(cfg.FaultPoison)
+	if err != nil {
+		return nil, err
+	}
 	return &activities.Activities{
 		Cfg: cfg, DB: pools, Refs: refdata.NewStore(rdb),
-		Kafka: cl, Admin: kafkaio.Admin(cl), Log: log,
-	}
+		Kafka: cl, Admin: kafkaio.Admin(cl), Limits: limits, Log: log, Poison: poison,
+	}, nil
 }
 
 // roleActivities lists which activities each role runs.
 func roleActivities(a *activities.Activities) map[string]map[string]any {
 	return map[string]map[string]any{
-		"stg": {"FetchBatch": a.FetchBatch, "EnrichViaRedis": a.EnrichViaRedis, "LoadStg": a.LoadStg, "CommitOffsets": a.CommitOffsets},
-		"dds": {"LoadDdsVault": a.LoadDdsVault, "EmitCounters": a.EmitCounters},
+		"stg": {"FetchBatch": a.FetchBatch, "EnrichViaRedis": a.EnrichViaRedis, "LoadStg": a.LoadStg, "CommitOffsets": a.CommitOffsets,
+			"SplitBatch": a.SplitBatch, "StorePoison": a.StorePoison, "RecordFailure": a.RecordFailure,
+			"FetchSlice": a.FetchSlice, "FinishSlice": a.FinishSlice},
+		"dds": {"LoadDdsVault": a.LoadDdsVault, "EmitCounters": a.EmitCounters, "RetractPoison": a.RetractPoison,
+			"RunVerify": a.RunVerify},
 		"cdm": {"UpsertCdm": a.UpsertCdm},
 	}
 }
 
 // Register creates one Temporal worker per configured role and starts and
-// stops it with the process. The stg worker also runs the Pipeline workflow.
+// stops it with the process. The stg worker also runs the Pipeline workflow,
+// the dds worker the Verify workflow.
 func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) error {
 	opts := worker.Options{Interceptors: []interceptor.WorkerInterceptor{observe.ActivityInterceptor()}}
 	kill, err := faults.Parse(cfg.FaultKill)
@@ -193,6 +204,10 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 		}
 		if role == "stg" {
 			w.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: "Pipeline"})
+		}
+		if role == "dds" {
+			// The daily check (SPEC 14) runs where it reads: the vault's worker.
+			w.RegisterWorkflowWithOptions(workflows.Verify, workflow.RegisterOptions{Name: "Verify"})
 		}
 		lc.Append(fx.StartStopHook(func() error {
 			log.Info("worker started", "role", role, "task_queue", queue)

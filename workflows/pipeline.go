@@ -27,6 +27,24 @@ type PipelineInput struct {
 	// HeartbeatTimeout is how soon an activity of a dead worker is retried
 	// (0: 20 s).
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// MaxPoison is how many records of one batch the safety net may set
+	// aside before it stops the pipeline instead (0: 10).
+	MaxPoison int `json:"max_poison,omitempty"`
+	// Interval and CatchupWindow are the schedule's; with them a run tells a
+	// backfill from an ordinary run (see backfillSlice). ModeAttribute says
+	// the namespace has the OrderflowMode search attribute. Backfill is set
+	// on the continued chunks of a backfill run.
+	Interval      time.Duration  `json:"interval,omitempty"`
+	CatchupWindow time.Duration  `json:"catchup_window,omitempty"`
+	ModeAttribute bool           `json:"mode_attribute,omitempty"`
+	Backfill      *BackfillSlice `json:"backfill,omitempty"`
+}
+
+func (in PipelineInput) maxPoison() int {
+	if in.MaxPoison <= 0 {
+		return 10
+	}
+	return in.MaxPoison
 }
 
 // Queues names the task queue of each worker role.
@@ -48,6 +66,15 @@ type PipelineResult struct {
 	Counters  activities.EmitCountersResult `json:"counters"`
 	Cdm       activities.UpsertCdmResult    `json:"cdm"`
 	Continued bool                          `json:"continued"`
+	// Poisoned counts the records the safety net set aside (reason poison);
+	// Parts counts the parts of the batch it moved to find them.
+	Poisoned int `json:"poisoned,omitempty"`
+	Parts    int `json:"parts,omitempty"`
+	// Mode is "scheduled" or "backfill"; a backfill run re-loaded the
+	// records of [SliceFrom, SliceTo) (Backlog: those left for its next chunk).
+	Mode      string    `json:"mode,omitempty"`
+	SliceFrom time.Time `json:"slice_from,omitzero"`
+	SliceTo   time.Time `json:"slice_to,omitzero"`
 }
 
 // retry is the policy of every activity: transient failures (a database or
@@ -78,9 +105,16 @@ func activityOptions(queue string, heartbeat time.Duration) workflow.ActivityOpt
 // Pipeline moves one batch: FetchBatch → EnrichViaRedis → LoadStg →
 // LoadDdsVault → EmitCounters → UpsertCdm → CommitOffsets. The offsets are
 // committed only after every layer stored the batch; a failed run commits
-// nothing, so the next run re-reads the same range. A full batch with more
-// records waiting continues as new at once.
-func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
+// nothing, so the next run re-reads the same range. When a step fails for
+// good with an error records can cause, the safety net (isolate) sets the
+// guilty records aside as poison and loads the rest. A run that fails for
+// good records its failure (RecordFailure) for the stall alarms. A full
+// batch with more records waiting continues as new at once. A backfilled
+// run (backfillSlice) re-loads its time slice instead (backfill).
+func Pipeline(ctx workflow.Context, in PipelineInput) (res PipelineResult, err error) {
+	if slice, ok := backfillSlice(ctx, in); ok {
+		return backfill(ctx, in, slice)
+	}
 	var a *activities.Activities
 	info := workflow.GetInfo(ctx)
 	batch := activities.BatchRef{
@@ -89,46 +123,47 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 		Shards:  max(in.Shards, 1),
 		LoadDT:  workflow.Now(ctx).UTC().Truncate(time.Microsecond),
 	}
-	res := PipelineResult{BatchID: batch.BatchID}
+	res.BatchID, res.Mode = batch.BatchID, ModeScheduled
 	limit := in.BatchSize
 	if in.Draining && in.DrainBatchSize > limit {
 		limit = in.DrainBatchSize
 	}
-	stg := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Stg, in.HeartbeatTimeout))
-	dds := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Dds, in.HeartbeatTimeout))
-	cdm := workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Cdm, in.HeartbeatTimeout))
-	bi := activities.BatchInput{Batch: batch}
+	p := newPlan(ctx, in)
+	step := "FetchBatch"
+	defer func() {
+		if err != nil && !workflow.IsContinueAsNewError(err) {
+			p.recordFailure(ctx, batch, step, err)
+		}
+	}()
 
 	var fetched activities.FetchBatchResult
 	fetchIn := activities.FetchBatchInput{Batch: batch, Limit: limit, DrainLimit: in.DrainBatchSize}
-	if err := workflow.ExecuteActivity(stg, a.FetchBatch, fetchIn).Get(ctx, &fetched); err != nil {
+	if err := workflow.ExecuteActivity(p.stg, a.FetchBatch, fetchIn).Get(ctx, &fetched); err != nil {
 		return res, err
 	}
 	res.Ranges, res.Records, res.Backlog = fetched.Ranges, fetched.Records, fetched.Backlog
-	if fetched.Records == 0 {
-		// Nothing new: commit the same positions anyway, so a group that stays
-		// idle longer than the broker's offsets retention keeps its offsets.
-		err := workflow.ExecuteActivity(stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil)
-		return res, err
-	}
-	steps := []struct {
-		ctx    workflow.Context
-		fn     any
-		result any
-	}{
-		{stg, a.EnrichViaRedis, &res.Enrich},
-		{stg, a.LoadStg, &res.Stg},
-		{dds, a.LoadDdsVault, &res.Dds},
-		{dds, a.EmitCounters, &res.Counters},
-		{cdm, a.UpsertCdm, &res.Cdm},
-	}
-	for _, s := range steps {
-		if err := workflow.ExecuteActivity(s.ctx, s.fn, bi).Get(ctx, s.result); err != nil {
-			return res, err
+	if fetched.Records > 0 {
+		var failed error
+		step, failed = p.run(ctx, batch, res.stepResults())
+		if failed != nil {
+			if !recordCaused(failed) {
+				return res, failed
+			}
+			iso := &isolation{plan: p, parent: batch, max: in.maxPoison()}
+			if err := iso.search(ctx, fetched.Records, step, failed); err != nil {
+				return res, err
+			}
+			res.Poisoned, res.Parts = iso.poisoned, iso.parts
 		}
 	}
-	if err := workflow.ExecuteActivity(stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil); err != nil {
+	// An idle run commits the same positions anyway, so a group that stays
+	// idle longer than the broker's offsets retention keeps its offsets.
+	step = "CommitOffsets"
+	if err := workflow.ExecuteActivity(p.stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil); err != nil {
 		return res, err
+	}
+	if fetched.Records == 0 {
+		return res, nil
 	}
 	if fetched.Limit > limit {
 		limit = fetched.Limit // FetchBatch saw a backlog and took a drain-sized batch
@@ -141,4 +176,71 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 		return res, workflow.NewContinueAsNewError(ctx, Pipeline, next)
 	}
 	return res, nil
+}
+
+// stepResults are where the steps of a whole batch put their results.
+func (r *PipelineResult) stepResults() []any {
+	return []any{&r.Enrich, &r.Stg, &r.Dds, &r.Counters, &r.Cdm}
+}
+
+// plan holds each worker role's activity options and the batch's steps.
+type plan struct {
+	stg, dds, cdm workflow.Context
+	steps         []planStep
+}
+
+type planStep struct {
+	name string
+	ctx  workflow.Context
+	fn   any
+}
+
+func newPlan(ctx workflow.Context, in PipelineInput) *plan {
+	var a *activities.Activities
+	p := &plan{
+		stg: workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Stg, in.HeartbeatTimeout)),
+		dds: workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Dds, in.HeartbeatTimeout)),
+		cdm: workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Cdm, in.HeartbeatTimeout)),
+	}
+	p.steps = []planStep{
+		{"EnrichViaRedis", p.stg, a.EnrichViaRedis},
+		{"LoadStg", p.stg, a.LoadStg},
+		{"LoadDdsVault", p.dds, a.LoadDdsVault},
+		{"EmitCounters", p.dds, a.EmitCounters},
+		{"UpsertCdm", p.cdm, a.UpsertCdm},
+	}
+	return p
+}
+
+// run moves a fetched batch (or a part of one) through the steps after
+// FetchBatch; results[i], when given, receives step i's result. It returns
+// the step it stopped at and that step's error.
+func (p *plan) run(ctx workflow.Context, b activities.BatchRef, results []any) (string, error) {
+	in := activities.BatchInput{Batch: b}
+	for i, s := range p.steps {
+		var out any
+		if results != nil {
+			out = results[i]
+		}
+		if err := workflow.ExecuteActivity(s.ctx, s.fn, in).Get(ctx, out); err != nil {
+			return s.name, err
+		}
+	}
+	return "", nil
+}
+
+// recordFailure stores the run's failure for the stall alarms; a failure to
+// record it is only logged (the alarms also watch the commits).
+func (p *plan) recordFailure(ctx workflow.Context, b activities.BatchRef, step string, err error) {
+	var a *activities.Activities
+	typ, msg := errorType(err), err.Error()
+	rctx := workflow.WithActivityOptions(p.stg, workflow.ActivityOptions{
+		TaskQueue:           workflow.GetActivityOptions(p.stg).TaskQueue,
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	in := activities.RecordFailureInput{Batch: b, Step: step, ErrorType: typ, Message: msg}
+	if e := workflow.ExecuteActivity(rctx, a.RecordFailure, in).Get(ctx, nil); e != nil {
+		workflow.GetLogger(ctx).Error("could not record the run's failure", "error", e)
+	}
 }

@@ -117,20 +117,136 @@ func TestPipelineCommitsNothingWhenAStepFails(t *testing.T) {
 	var ran []string
 	env.OnActivity(a.FetchBatch, mock.Anything, mock.Anything).Return(activities.FetchBatchResult{Ranges: []kafkaio.Range{{To: 5}}, Records: 5}, nil)
 	mockBatch(env, &ran, "LoadDdsVault")
-	// LoadDdsVault fails for good (a constraint violation: our bug).
+	// LoadDdsVault fails for good with an error no record causes (a table
+	// is missing): no part of the batch is tried, nothing is committed, and
+	// the failure is recorded for the stall alarms.
 	env.OnActivity(a.LoadDdsVault, mock.Anything, mock.Anything).Return(activities.LoadDdsResult{},
-		temporal.NewNonRetryableApplicationError("boom", activities.ErrTypeIntegrity, nil))
-	commits := 0
+		temporal.NewNonRetryableApplicationError("relation does not exist", activities.ErrTypeBadSQL, nil))
+	commits, splits := 0, 0
 	env.OnActivity(a.CommitOffsets, mock.Anything, mock.Anything).Run(func(mock.Arguments) { commits++ }).Return(nil)
+	env.OnActivity(a.SplitBatch, mock.Anything, mock.Anything).Run(func(mock.Arguments) { splits++ }).Return(0, nil)
+	var recorded activities.RecordFailureInput
+	env.OnActivity(a.RecordFailure, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
+		recorded = args.Get(1).(activities.RecordFailureInput)
+	}).Return(nil)
 
 	env.ExecuteWorkflow(Pipeline, input())
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != activities.ErrTypeIntegrity {
-		t.Fatalf("workflow error %v, want the IntegrityViolation", err)
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeBadSQL {
+		t.Fatalf("workflow error %v, want the BadSQL error", err)
 	}
-	if commits != 0 {
-		t.Fatalf("offsets committed %d times after a failed step", commits)
+	if commits != 0 || splits != 0 {
+		t.Fatalf("after a fault that is not about records: %d commits, %d parts split off", commits, splits)
+	}
+	if recorded.Step != "LoadDdsVault" || recorded.ErrorType != activities.ErrTypeBadSQL {
+		t.Errorf("recorded failure %+v, want LoadDdsVault BadSQL", recorded)
+	}
+}
+
+// poisonMocks makes LoadDdsVault fail for good (IntegrityViolation) for the
+// whole batch and for every part holding a record in bad; it returns the
+// records StorePoison was asked to set aside and how often each activity ran.
+func poisonMocks(env *testsuite.TestWorkflowEnvironment, n int, bad ...int) (poisoned *[]int, calls map[string]int) {
+	var a *activities.Activities
+	calls = map[string]int{}
+	poisoned = new([]int)
+	parts := map[string][2]int{} // part batch id -> [from, to)
+	env.OnActivity(a.FetchBatch, mock.Anything, mock.Anything).Return(activities.FetchBatchResult{Ranges: []kafkaio.Range{{To: int64(n)}}, Records: n}, nil)
+	env.OnActivity(a.SplitBatch, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SplitInput) (int, error) {
+		calls["SplitBatch"]++
+		parts[in.Part.BatchID] = [2]int{in.From, in.To}
+		return in.To - in.From, nil
+	})
+	holdsBad := func(id string) bool {
+		r, ok := parts[id]
+		if !ok {
+			return true // the whole batch
+		}
+		for _, b := range bad {
+			if b >= r[0] && b < r[1] {
+				return true
+			}
+		}
+		return false
+	}
+	env.OnActivity(a.EnrichViaRedis, mock.Anything, mock.Anything).Return(activities.EnrichResult{}, nil)
+	env.OnActivity(a.LoadStg, mock.Anything, mock.Anything).Return(activities.LoadStgResult{}, nil)
+	env.OnActivity(a.LoadDdsVault, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BatchInput) (activities.LoadDdsResult, error) {
+		calls["LoadDdsVault"]++
+		if holdsBad(in.Batch.BatchID) {
+			return activities.LoadDdsResult{}, temporal.NewNonRetryableApplicationError("null value", activities.ErrTypeIntegrity, nil)
+		}
+		return activities.LoadDdsResult{}, nil
+	})
+	env.OnActivity(a.EmitCounters, mock.Anything, mock.Anything).Return(activities.EmitCountersResult{}, nil)
+	env.OnActivity(a.UpsertCdm, mock.Anything, mock.Anything).Return(func(context.Context, activities.BatchInput) (activities.UpsertCdmResult, error) {
+		calls["UpsertCdm"]++
+		return activities.UpsertCdmResult{}, nil
+	})
+	env.OnActivity(a.StorePoison, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PoisonInput) (activities.PoisonRecord, error) {
+		r := parts[in.Part.BatchID]
+		*poisoned = append(*poisoned, r[0])
+		if r[1]-r[0] != 1 || in.Step != "LoadDdsVault" || in.ErrorType != activities.ErrTypeIntegrity {
+			panic("StorePoison got " + in.Part.BatchID + " " + in.Step + " " + in.ErrorType)
+		}
+		return activities.PoisonRecord{Offset: int64(r[0])}, nil
+	})
+	env.OnActivity(a.RetractPoison, mock.Anything, mock.Anything).Return(func(context.Context, activities.RetractInput) (activities.RetractResult, error) {
+		calls["RetractPoison"]++
+		return activities.RetractResult{}, nil
+	})
+	env.OnActivity(a.CommitOffsets, mock.Anything, mock.Anything).Return(func(context.Context, activities.CommitInput) error {
+		calls["CommitOffsets"]++
+		return nil
+	})
+	env.OnActivity(a.RecordFailure, mock.Anything, mock.Anything).Return(func(context.Context, activities.RecordFailureInput) error {
+		calls["RecordFailure"]++
+		return nil
+	})
+	return poisoned, calls
+}
+
+func TestPipelineSetsPoisonRecordsAside(t *testing.T) {
+	env := newEnv(t)
+	poisoned, calls := poisonMocks(env, 100, 37, 38, 90)
+	env.ExecuteWorkflow(Pipeline, input())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("the run failed: %v", err)
+	}
+	var res PipelineResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(*poisoned)
+	if !slices.Equal(*poisoned, []int{37, 38, 90}) || res.Poisoned != 3 {
+		t.Fatalf("set aside %v (result says %d), want records 37, 38 and 90", *poisoned, res.Poisoned)
+	}
+	if calls["RetractPoison"] != 3 || calls["CommitOffsets"] != 1 || calls["RecordFailure"] != 0 {
+		t.Errorf("calls %v: want 3 retractions, one commit, no recorded failure", calls)
+	}
+	// Halving: about 2·log2(100) parts per poison record, not one per record.
+	if res.Parts > 40 || res.Parts != calls["SplitBatch"] {
+		t.Errorf("%d parts (%d splits) to find 3 records among 100", res.Parts, calls["SplitBatch"])
+	}
+}
+
+func TestPipelineStopsWhenEveryRecordLooksPoisoned(t *testing.T) {
+	env := newEnv(t)
+	all := make([]int, 50)
+	for i := range all {
+		all[i] = i
+	}
+	in := input()
+	in.MaxPoison = 4
+	poisoned, calls := poisonMocks(env, 50, all...)
+	env.ExecuteWorkflow(Pipeline, in)
+	var app *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != "TooManyPoisonRecords" {
+		t.Fatalf("workflow error %v, want TooManyPoisonRecords", err)
+	}
+	if len(*poisoned) != 0 || calls["RetractPoison"] != 0 || calls["CommitOffsets"] != 0 || calls["RecordFailure"] != 1 {
+		t.Errorf("set aside %d, calls %v: want nothing set aside, no commit, the failure recorded", len(*poisoned), calls)
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"slices"
@@ -114,36 +116,137 @@ func cmdSchedule(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdRewind(ctx context.Context, e *env, args []string) error {
-	fs := flags("rewind", "rewind -offset N | -time 2026-11-26T10:00:00Z   (pause the schedule first; loads are idempotent)")
+	fs := flags("rewind", `rewind -offset N | -time 2026-11-26T10:00:00Z  [-pause [-wait 10m]]
+
+Moves the consumer group's committed offsets of the input topic, on every
+partition, to offset N, or (-time, RFC 3339) to each partition's first record
+at or after that time (a partition with none goes to its end); the records
+from there on are loaded again (loads are idempotent).
+
+It refuses (exit 1, nothing moved) while any shard's schedule is unpaused or a
+Pipeline run is in flight, since a run in flight commits its own range over the
+rewind. Pause first (orderflow schedule pause, then wait until orderflow
+schedule describe shows running=0; orderflow schedule resume after), or pass
+-pause: rewind then pauses the schedules that are not paused, waits for the
+runs in flight to end (-wait), moves the offsets, reads them back, and resumes
+the schedules it paused (one that was paused before stays paused). If anything
+fails after it paused, the schedules stay paused and it says how to resume.`)
 	offset := fs.Int64("offset", 0, "the offset every input partition restarts from")
-	at := fs.String("time", "", "restart every partition at its first record at or after this RFC 3339 time (instead of -offset)")
+	at := fs.String("time", "", "restart every partition at its first record at or after this RFC 3339 time, e.g. 2026-11-26T10:00:00Z (instead of -offset)")
+	pause := fs.Bool("pause", false, "pause the schedules, wait for the runs in flight, move and check the offsets, then resume the schedules it paused")
+	wait := fs.Duration("wait", 10*time.Minute, "with -pause: how long to wait for the runs in flight to end")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{0, err}
+		}
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var t time.Time
+	switch {
+	case set["offset"] == set["time"]:
+		fs.Usage()
+		return fmt.Errorf("rewind: give either -offset N or -time T")
+	case set["offset"] && *offset < 0:
+		return fmt.Errorf("rewind -offset %d: offsets start at 0", *offset)
+	case set["time"]:
+		var err error
+		if t, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fmt.Errorf("rewind -time: %w", err)
+		}
+	}
+	if *wait <= 0 {
+		return fmt.Errorf("rewind -wait %s: must be positive", *wait)
+	}
+	tc, err := dialTemporal(e)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
 	cl, err := kafkaio.NewClient(e.cfg.Kafka, e.log)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kafkaio.Admin(cl)
-	if *at != "" {
-		t, err := time.Parse(time.RFC3339, *at)
-		if err != nil {
-			return fmt.Errorf("rewind -time: %w", err)
-		}
-		offs, err := kafkaio.RewindTo(ctx, adm, e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, t)
-		if err != nil {
+	group, topic := e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic
+
+	// From the first pause on, every error says the schedules stay paused.
+	var paused []string
+	fail := func(err error) error {
+		if len(paused) == 0 {
 			return err
 		}
-		for _, p := range slices.Sorted(maps.Keys(offs)) {
-			fmt.Fprintf(e.out, "group %s now reads %s[%d] from offset %d\n", e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, p, offs[p])
-		}
-		return nil
+		return fmt.Errorf("%w\n%s", err, starter.ResumeHint(paused))
 	}
-	if err := kafkaio.Rewind(ctx, adm, e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, *offset); err != nil {
+	states, err := starter.States(ctx, tc, e.cfg)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "group %s now reads %s from offset %d\n", e.cfg.Kafka.Group, e.cfg.Kafka.InputTopic, *offset)
+	if !*pause {
+		if busy := starter.BusyReasons(states); len(busy) > 0 {
+			return fmt.Errorf("rewind refused, no offset moved: %q (an unpaused schedule starts runs, and a run in flight commits its own range over the rewind).\n"+
+				"Pause first: orderflow schedule pause (then wait until orderflow schedule describe shows running=0), "+
+				"or run rewind -pause to pause, wait and resume by itself", busy)
+		}
+	} else {
+		for _, st := range states {
+			switch {
+			case !st.Exists:
+				fmt.Fprintf(e.out, "schedule %s does not exist: nothing to pause\n", st.ScheduleID)
+			case st.Paused:
+				fmt.Fprintf(e.out, "schedule %s was already paused (note %q): it stays paused\n", st.ScheduleID, st.Note)
+			}
+		}
+		paused, err = starter.PauseUnpaused(ctx, tc, e.cfg, starter.RewindNote)
+		for _, id := range paused {
+			fmt.Fprintf(e.out, "paused schedule %s (note %q)\n", id, starter.RewindNote)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		_, err = starter.WaitIdle(ctx, tc, e.cfg, *wait, 5*time.Second, func(busy []string, waited time.Duration) {
+			fmt.Fprintf(e.out, "waiting for the pipeline to stop (%s of at most %s): %q\n", waited.Round(time.Second), *wait, busy)
+		})
+		if err != nil {
+			return fail(fmt.Errorf("rewind: %w; no offset moved", err))
+		}
+	}
+
+	var offs map[int32]int64
+	if set["time"] {
+		offs, err = kafkaio.RewindTo(ctx, adm, group, topic, t)
+	} else {
+		offs, err = kafkaio.RewindOffsets(ctx, adm, group, topic, *offset)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("rewind: %w (the offsets may be partly moved: check with orderflow status, and run rewind again)", err))
+	}
+	if err := kafkaio.CheckCommitted(ctx, adm, group, topic, offs); err != nil {
+		return fail(fmt.Errorf("rewind FAILED, the move did not hold: %w", err))
+	}
+	// A run started (e.g. triggered) while the offsets moved may have read the
+	// old ones and would commit its range over them.
+	if states, err = starter.States(ctx, tc, e.cfg); err != nil {
+		return fail(err)
+	}
+	if busy := starter.BusyReasons(states); len(busy) > 0 {
+		return fail(fmt.Errorf("rewind FAILED: the pipeline started during the move, so a run may commit its own range over it: %q; "+
+			"pause the schedules, wait for the runs to end, and rewind again", busy))
+	}
+	for _, p := range slices.Sorted(maps.Keys(offs)) {
+		fmt.Fprintf(e.out, "group %s now reads %s[%d] from offset %d\n", group, topic, p, offs[p])
+	}
+	fmt.Fprintf(e.out, "read back: the group holds these offsets\n")
+	if len(paused) > 0 {
+		if err := starter.ResumeOnly(ctx, tc, paused, "resumed by orderflow rewind"); err != nil {
+			return fmt.Errorf("the offsets are moved and verified, but resuming failed: %w\n%s", err, starter.ResumeHint(paused))
+		}
+		for _, id := range paused {
+			fmt.Fprintf(e.out, "resumed schedule %s\n", id)
+		}
+	}
 	return nil
 }
 
@@ -228,8 +331,24 @@ func simulate(ctx context.Context, e *env, rdb redis.UniversalClient, cl *kgo.Cl
 	return simulator.Run(ctx, w, rdb, cl, e.cfg.Kafka.InputTopic, history, rate, e.log.With("component", "simulator"))
 }
 
+// statusStalled is `orderflow status`'s exit status while the pipeline is
+// stalled (health.Judge).
+const statusStalled = 3
+
+// errStalled is what cmdStatus returns while the pipeline is stalled.
+var errStalled = errors.New("the pipeline is stalled")
+
 func cmdStatus(ctx context.Context, e *env, args []string) error {
-	if err := flags("status", "status").Parse(args); err != nil {
+	fs := flags("status", "status\n\n"+
+		"Prints the lag and row counts, then the stall verdict: 'pipeline ok: last commit …' or\n"+
+		"'STALLED since …' with the shard, the rule (runs keep failing: 2 runs failed for good since\n"+
+		"its last commit; records wait: lag > 0 and no commit for 3 SCHEDULE_INTERVALs), the last\n"+
+		"error's type, step and message, and the last commit.\n\n"+
+		"Exit status: 0 not stalled, 3 stalled, 1 the check failed (PostgreSQL or Kafka did not answer).")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{0, err}
+		}
 		return err
 	}
 	pool, err := db.Open(ctx, e.cfg.PGDSN)
@@ -245,12 +364,26 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	return printStatus(ctx, e, pool, cl)
 }
 
+// printStatus prints the progress line and the stall verdict; while the
+// pipeline is stalled it returns errStalled with exit status statusStalled.
 func printStatus(ctx context.Context, e *env, pool *pgxpool.Pool, cl *kgo.Client) error {
 	rep, err := health.Take(ctx, e.cfg, pool, kafkaio.Admin(cl))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(e.out, rep.String())
+	st, err := health.CheckStall(ctx, pool, e.cfg.Pipeline.Shards, e.cfg.Pipeline.ScheduleInterval, rep.Lag)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.out, st.String())
+	for _, sh := range st.Shards[min(1, len(st.Shards)):] {
+		fmt.Fprintf(e.out, "  also %s, since %s UTC; last error: %s\n",
+			sh.Headline(st.Interval), sh.Since.UTC().Format(time.DateTime), sh.LastError())
+	}
+	if st.Stalled {
+		return &exitError{statusStalled, errStalled}
+	}
 	return nil
 }
 

@@ -29,13 +29,18 @@ Commands:
   migrate     apply the database migrations and exit
   schedule    manage the pipeline's schedules: ensure | pause | resume |
               trigger | delete | describe
-  rewind      move the consumer group's offsets back (replay; loads are idempotent)
+  rewind      move the consumer group's offsets (-offset N or -time T; refuses while
+              a schedule runs, -pause pauses, waits and resumes by itself)
+  backfill    re-load the input records of a time range (-from, -to) through a
+              schedule backfill, without moving the group's offsets
   reprocess   re-queue rejected messages of a reason whose cause is fixed
   simulate    run the order-service simulator against KAFKA_BROKERS and REDIS_ADDR
-  status      print lag and row counts once
+  status      print lag and row counts once; exit 3 while the pipeline is stalled
   healthcheck ask a running process's /readyz (container health checks)
   broker      run only the local Kafka broker (kfake)
   dashboard   serve the dashboard and the read-only JSON API on DASHBOARD_ADDR
+  verify      recompute the marts from the vault and compare them with the
+              marts and counters, check for orphans (exit 1: differences)
 
 Every setting comes from the environment; see the README's table.
 Run 'orderflow <command> -h' for a command's flags.
@@ -46,7 +51,7 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "orderflow:", err)
 		}
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
@@ -56,12 +61,14 @@ var commands = map[string]func(ctx context.Context, env *env, args []string) err
 	"migrate":     cmdMigrate,
 	"schedule":    cmdSchedule,
 	"rewind":      cmdRewind,
+	"backfill":    cmdBackfill,
 	"reprocess":   cmdReprocess,
 	"simulate":    cmdSimulate,
 	"status":      cmdStatus,
 	"healthcheck": cmdHealthcheck,
 	"broker":      cmdBroker,
 	"dashboard":   cmdDashboard,
+	"verify":      cmdVerify,
 }
 
 // env is what every command gets: the configuration, a logger and where to print.

@@ -45,3 +45,8 @@ CREATE TABLE IF NOT EXISTS dds.s_order_owner (
 );
 GRANT SELECT, INSERT ON dds.s_order_owner TO orderflow_dds;
 GRANT SELECT ON dds.s_order_owner TO orderflow_reader;
+
+-- The safety net takes a poison record's version back out of STG and the
+-- vault's order satellites (db/queries/*_retract_poison.sql).
+GRANT DELETE ON stg.order_events TO orderflow_stg;
+GRANT DELETE ON dds.s_order_status, dds.s_order_cost, dds.s_order_owner TO orderflow_dds;

@@ -1,9 +1,10 @@
--- The cumulative counters of the users the batch touched (products by source
+-- The cumulative counters of the users a batch touched (products by source
 -- id with their latest name, categories by hub key), for dds-service-orders.
--- Lookups go through the batch's user keys as one array (= ANY(keys)): index
+-- $1: the users' hub keys (the batch's users and those whose counters the
+-- fold moved). Lookups go through them as one array (= ANY(keys)): index
 -- scans whose cost follows the touched users' counters, not the whole table.
 WITH keys AS (
-    SELECT array_agg(DISTINCT h_user_pk) AS pks FROM stg.batch_orders WHERE batch_id = $1
+    SELECT $1::uuid[] AS pks
 ), users AS (
     SELECT hu.h_user_pk, hu.user_id FROM dds.h_user hu
     WHERE hu.h_user_pk = ANY ((SELECT pks FROM keys)::uuid[])
