@@ -173,12 +173,14 @@ func TestPipelineTagsAPIAndDashboard(t *testing.T) {
 	go func() { served <- Serve(sctx, cfg.DashboardAddr, cfg, s.pool, s.adm, testLogger()) }()
 	base := "http://" + cfg.DashboardAddr
 	waitServing(t, base, served)
-	defer func() {
+	// A cleanup, not a defer: cleanups run last-registered first, so the
+	// browser opened below closes its connections before the server stops.
+	t.Cleanup(func() {
 		stop()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-	}()
+	})
 
 	t.Run("api", func(t *testing.T) {
 		checkUsersAPI(t, base, want, rules)

@@ -35,7 +35,7 @@ Commands:
               schedule backfill, without moving the group's offsets
   reprocess   re-queue rejected messages of a reason whose cause is fixed
   simulate    run the order-service simulator against KAFKA_BROKERS and REDIS_ADDR
-  status      print lag and row counts once; exit 3 while the pipeline is stalled
+  status      print lag and row counts once; exit 3 while the pipeline is stalled; exit 3 while the pipeline is stalled
   healthcheck ask a running process's /readyz (container health checks)
   broker      run only the local Kafka broker (kfake)
   dashboard   serve the dashboard and the read-only JSON API on DASHBOARD_ADDR
