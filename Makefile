@@ -5,8 +5,17 @@
 
 GO ?= go
 
+# Stamped into the binary (internal/buildinfo; `orderflow version`, the
+# metric orderflow_build_info). Override: make build VERSION=v1.2.3 COMMIT=abc1234
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILDINFO := github.com/orderflow/orderflow/internal/buildinfo
+LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT)
+# The container engine of `make image` (docker, podman or buildah's `buildah bud`).
+CONTAINER ?= docker
+
 .DEFAULT_GOAL := help
-.PHONY: help build services run test lint fmt clean clean-data
+.PHONY: help build image services run test lint fmt clean clean-data
 
 help: ## list the targets
 	@echo "make targets:"
@@ -15,8 +24,13 @@ help: ## list the targets
 bin/temporal: ## the Temporal CLI v1.5.1 (built once, about 4 minutes; cached in ~/.cache/orderflow)
 	GO="$(GO)" bash scripts/temporal-cli.sh
 
-build: ## build bin/orderflow
-	$(GO) build -o bin/orderflow ./cmd/orderflow
+build: ## build bin/orderflow, stamped with VERSION and COMMIT (git describe / rev-parse)
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/orderflow ./cmd/orderflow
+
+image: ## build the image orderflow:$(VERSION) from deploy/Dockerfile (CONTAINER=docker; needs its base images)
+	$(CONTAINER) build -f deploy/Dockerfile -t orderflow:$(VERSION) \
+		--build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+		--build-arg CREATED=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 services: ## make sure PostgreSQL and Redis run (starts or installs them)
 	bash scripts/ensure-services.sh
@@ -24,7 +38,7 @@ services: ## make sure PostgreSQL and Redis run (starts or installs them)
 run: services bin/temporal build ## run the whole local stack (ORDERFLOW_DEMO=0: without the simulator)
 	bin/orderflow dev
 
-test: bin/temporal ## go vet, then every test (installs chromium and docker-compose for them when missing)
+test: bin/temporal ## go vet, then every test (installs chromium, docker-compose and promtool for them when missing)
 	bash scripts/ensure-services.sh --test-tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...

@@ -51,6 +51,12 @@ func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmRes
 	if err := g.Wait(); err != nil {
 		return res, classify(err)
 	}
+	// Readers that keep answers (the API) drop them now. A lost signal
+	// only makes their answers older (they expire anyway), so it does not
+	// fail the batch.
+	if _, err := a.DB.Cdm.Exec(ctx, "SELECT pg_notify($1, $2)", db.MartsRefreshed, in.Batch.BatchID); err != nil && a.Log != nil {
+		a.Log.Warn("signal the marts' refresh", "batch", in.Batch.BatchID, "err", err)
+	}
 	observe.AddRows("cdm.user_product_counters", res.ProductRows)
 	observe.AddRows("cdm.user_category_counters", res.CategoryRows)
 	return res, nil

@@ -107,7 +107,7 @@ type stack struct {
 	kcl     *kgo.Client
 	adm     *kadm.Client
 	rdb     *redis.Client
-	pool    *pgxpool.Pool // once the worker has applied the migrations
+	pool    *pgxpool.Pool // once the worker has started
 	worker  *workerProc
 	refKeys []string // Redis keys to delete at the end
 }
@@ -193,10 +193,16 @@ func (st *stack) adminExec(ctx context.Context, sql string) error {
 	return err
 }
 
-// startWorker runs `bin/orderflow worker` with the scenario's environment,
-// waits until every role's worker has started (after the migrations), and
+// startWorker runs `bin/orderflow migrate` (as the setup Job does; workers
+// only check the schema) and then `bin/orderflow worker` with the
+// scenario's environment, waits until every role's worker has started, and
 // opens the scenario's database pool.
 func (st *stack) startWorker(ctx context.Context) error {
+	migrate := exec.CommandContext(ctx, st.s.opts.bin, "migrate")
+	migrate.Env = workerEnv(st.cfg)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		return fmt.Errorf("orderflow migrate: %w\n%s", err, out)
+	}
 	w, err := startWorkerProc(st.s.opts.bin, workerEnv(st.cfg), filepath.Join(st.s.logDir, st.name+"-worker.log"), len(st.cfg.WorkerRoles))
 	if err != nil {
 		return err

@@ -68,11 +68,29 @@ type Redis struct {
 	TLS      bool
 }
 
-// Temporal holds the Temporal frontend address, namespace and task queues.
+// Temporal holds the Temporal frontend address, namespace, task queues and
+// the connection's security: TLS (with a client certificate for mTLS) or an
+// API key (Temporal Cloud), which implies TLS.
 type Temporal struct {
 	Address         string
 	Namespace       string
 	TaskQueuePrefix string
+	TLS             bool
+	TLSCAFile       string
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSServerName   string
+	APIKey          string
+	// WorkerStopTimeout is how long a stopping worker lets its running
+	// activities finish before cancelling them; keep it below the pod's
+	// terminationGracePeriodSeconds.
+	WorkerStopTimeout time.Duration
+}
+
+// UsesTLS tells whether the Temporal connection is encrypted: TEMPORAL_TLS,
+// a client certificate, a CA file or an API key each turn it on.
+func (t Temporal) UsesTLS() bool {
+	return t.TLS || t.TLSCAFile != "" || t.TLSCertFile != "" || t.APIKey != ""
 }
 
 // TaskQueue names the task queue of a worker role (stg, dds or cdm).
@@ -132,9 +150,16 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			TLS:      r.boolean("REDIS_TLS", false),
 		},
 		Temporal: Temporal{
-			Address:         r.str("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-			Namespace:       r.str("TEMPORAL_NAMESPACE", "default"),
-			TaskQueuePrefix: r.str("TEMPORAL_TASK_QUEUE_PREFIX", "orderflow"),
+			Address:           r.str("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+			Namespace:         r.str("TEMPORAL_NAMESPACE", "default"),
+			TaskQueuePrefix:   r.str("TEMPORAL_TASK_QUEUE_PREFIX", "orderflow"),
+			TLS:               r.boolean("TEMPORAL_TLS", false),
+			TLSCAFile:         r.str("TEMPORAL_TLS_CA_FILE", ""),
+			TLSCertFile:       r.str("TEMPORAL_TLS_CERT_FILE", ""),
+			TLSKeyFile:        r.str("TEMPORAL_TLS_KEY_FILE", ""),
+			TLSServerName:     r.str("TEMPORAL_TLS_SERVER_NAME", ""),
+			APIKey:            r.str("TEMPORAL_API_KEY", ""),
+			WorkerStopTimeout: r.duration("WORKER_STOP_TIMEOUT", 50*time.Second),
 		},
 		Pipeline: Pipeline{
 			BatchSize:        r.integer("BATCH_SIZE", 100),
@@ -181,6 +206,22 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 	default:
 		r.fail("KAFKA_SASL_MECHANISM", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	}
+	if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
+		r.fail("TEMPORAL_TLS_CERT_FILE", "and TEMPORAL_TLS_KEY_FILE must be set together")
+	}
+	if c.Temporal.WorkerStopTimeout < 0 {
+		r.fail("WORKER_STOP_TIMEOUT", "must not be negative")
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "text", "json":
+	default:
+		r.fail("LOG_FORMAT", fmt.Sprintf("must be text or json, not %q", c.LogFormat))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		r.fail("LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", c.LogLevel))
 	}
 	for _, role := range c.WorkerRoles {
 		if role != "stg" && role != "dds" && role != "cdm" {
@@ -296,6 +337,13 @@ func (c Config) Environ() []string {
 		"TEMPORAL_ADDRESS":           c.Temporal.Address,
 		"TEMPORAL_NAMESPACE":         c.Temporal.Namespace,
 		"TEMPORAL_TASK_QUEUE_PREFIX": c.Temporal.TaskQueuePrefix,
+		"TEMPORAL_TLS":               strconv.FormatBool(c.Temporal.TLS),
+		"TEMPORAL_TLS_CA_FILE":       c.Temporal.TLSCAFile,
+		"TEMPORAL_TLS_CERT_FILE":     c.Temporal.TLSCertFile,
+		"TEMPORAL_TLS_KEY_FILE":      c.Temporal.TLSKeyFile,
+		"TEMPORAL_TLS_SERVER_NAME":   c.Temporal.TLSServerName,
+		"TEMPORAL_API_KEY":           c.Temporal.APIKey,
+		"WORKER_STOP_TIMEOUT":        c.Temporal.WorkerStopTimeout.String(),
 		"BATCH_SIZE":                 strconv.Itoa(c.Pipeline.BatchSize),
 		"DRAIN_BATCH_SIZE":           strconv.Itoa(c.Pipeline.DrainBatchSize),
 		"SCHEDULE_INTERVAL":          c.Pipeline.ScheduleInterval.String(),

@@ -30,7 +30,9 @@
 // answer in time) and never carries PostgreSQL's text: that is logged with
 // the same request id, which the X-Request-Id header repeats.
 // Every request reads inside a READ ONLY transaction, so neither the page
-// nor the API can write to the warehouse.
+// nor the API can write to the warehouse. The API's answers are kept until
+// the next refresh of the marts (apicache.go): they may be one batch old,
+// and say when they were read (X-Orderflow-Read-At, Age).
 package dashboard
 
 import (
@@ -74,6 +76,7 @@ type Server struct {
 	mux  *http.ServeMux
 	now  func() time.Time
 	snap snapshots
+	api  apiCache
 }
 
 // New returns the dashboard over pool (the warehouse) and adm (for the
@@ -85,10 +88,11 @@ func New(cfg config.Config, pool *pgxpool.Pool, adm *kadm.Client, log *slog.Logg
 	}
 	s := &Server{cfg: cfg, pool: pool, adm: adm, log: log, mux: http.NewServeMux(), now: time.Now}
 	s.mux.HandleFunc("GET /{$}", s.handlePage)
-	s.mux.HandleFunc("GET /api/users/{id}", s.handleUser)
-	s.mux.HandleFunc("GET /api/top/products", s.handleTopProducts)
-	s.mux.HandleFunc("GET /api/top/categories", s.handleTopCategories)
-	s.mux.HandleFunc("GET /api/tags", s.handleTags)
+	s.mux.HandleFunc("GET /api/users/{id}", measured("/api/users/{id}", s.cached(s.handleUser)))
+	s.mux.HandleFunc("GET /api/top/products", measured("/api/top/products", s.cached(s.handleTopProducts)))
+	s.mux.HandleFunc("GET /api/top/categories", measured("/api/top/categories", s.cached(s.handleTopCategories)))
+	s.mux.HandleFunc("GET /api/tags", measured("/api/tags", s.cached(s.handleTags)))
+	s.opsRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -117,8 +121,12 @@ func Serve(ctx context.Context, addr string, cfg config.Config, pool *pgxpool.Po
 	if err != nil {
 		return fmt.Errorf("dashboard: listen on %s: %w", addr, err)
 	}
+	dash := New(cfg, pool, adm, log)
+	lctx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go dash.listenRefreshes(lctx)
 	srv := &http.Server{
-		Handler:           New(cfg, pool, adm, log),
+		Handler:           dash,
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -43,6 +43,7 @@ type stack struct {
 func startStack(t *testing.T, cfg config.Config) *stack {
 	t.Helper()
 	s := &stack{cfg: cfg}
+	testenv.Migrate(t, cfg.PGDSN) // as the setup Job does: workers only check the schema
 	app := workers.App(cfg, testLogger(), fx.Populate(&s.pool, &s.rdb, &s.kcl, &s.tc))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -3,11 +3,13 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/devstack"
 )
 
 // composeService is the part of the Compose specification that
@@ -42,11 +45,12 @@ type composeService struct {
 		Retries     int      `json:"retries"`
 		StartPeriod string   `json:"start_period,omitempty"`
 	} `json:"healthcheck,omitempty"`
-	Restart     string   `json:"restart,omitempty"`
-	ReadOnly    bool     `json:"read_only,omitempty"`
-	Tmpfs       []string `json:"tmpfs,omitempty"`
-	CapDrop     []string `json:"cap_drop,omitempty"`
-	SecurityOpt []string `json:"security_opt,omitempty"`
+	Restart         string   `json:"restart,omitempty"`
+	StopGracePeriod string   `json:"stop_grace_period,omitempty"`
+	ReadOnly        bool     `json:"read_only,omitempty"`
+	Tmpfs           []string `json:"tmpfs,omitempty"`
+	CapDrop         []string `json:"cap_drop,omitempty"`
+	SecurityOpt     []string `json:"security_opt,omitempty"`
 }
 
 type composeFile struct {
@@ -84,8 +88,8 @@ func loadCompose(t *testing.T) composeFile {
 
 // The services of the stack and what each orderflow service runs.
 var (
-	infraServices = []string{"kafka", "kafka-topics", "postgres", "redis", "temporal", "temporal-ui"}
-	oneShots      = []string{"kafka-topics", "migrate", "starter"}
+	infraServices = []string{"kafka", "kafka-topics", "postgres", "redis", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui"}
+	oneShots      = []string{"kafka-topics", "temporal-schema", "temporal-namespace", "migrate", "starter"}
 	orderflowCmds = map[string][]string{
 		"migrate":    {"migrate"},
 		"starter":    {"schedule", "ensure"},
@@ -130,6 +134,15 @@ func TestComposeFile(t *testing.T) {
 		t.FailNow()
 	}
 
+	// A stopping worker finishes its running activity: Docker must wait
+	// longer than WORKER_STOP_TIMEOUT before it kills the container.
+	for _, name := range []string{"worker-stg", "worker-dds", "worker-cdm"} {
+		grace, err := time.ParseDuration(f.Services[name].StopGracePeriod)
+		if err != nil || grace < defaults.Temporal.WorkerStopTimeout+5*time.Second {
+			t.Errorf("%s: stop_grace_period %q, want at least WORKER_STOP_TIMEOUT (%s) + 5s", name, f.Services[name].StopGracePeriod, defaults.Temporal.WorkerStopTimeout)
+		}
+	}
+
 	// The infrastructure.
 	if img := f.Services["postgres"].Image; !strings.HasPrefix(img, "postgres:16") {
 		t.Errorf("postgres image %q, want postgres:16", img)
@@ -150,8 +163,22 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("kafka-topics does not create %s", topic)
 		}
 	}
-	if !strings.HasPrefix(f.Services["temporal"].Image, "temporalio/") {
-		t.Errorf("temporal image %q", f.Services["temporal"].Image)
+	if !strings.HasPrefix(f.Services["temporal"].Image, "temporalio/server:") {
+		t.Errorf("temporal image %q, want temporalio/server", f.Services["temporal"].Image)
+	}
+	for _, name := range []string{"temporal-schema", "temporal-namespace"} {
+		if !strings.HasPrefix(f.Services[name].Image, "temporalio/admin-tools:") {
+			t.Errorf("%s image %q, want temporalio/admin-tools", name, f.Services[name].Image)
+		}
+	}
+	if script := strings.Join(f.Services["temporal-schema"].Command, " "); !strings.Contains(script, "temporal-sql-tool") || !strings.Contains(script, "update-schema") || !strings.Contains(script, "temporal_visibility") {
+		t.Errorf("temporal-schema does not set up both databases with temporal-sql-tool: %s", script)
+	}
+	if d := f.Services["temporal"].DependsOn["temporal-schema"]; d.Condition != "service_completed_successfully" {
+		t.Errorf("temporal does not wait for temporal-schema to complete")
+	}
+	if script := strings.Join(f.Services["temporal-namespace"].Command, " "); !strings.Contains(script, "namespace create") || f.Services["temporal-namespace"].Environment["TEMPORAL_NAMESPACE"] != defaults.Temporal.Namespace {
+		t.Errorf("temporal-namespace does not create the namespace %s", defaults.Temporal.Namespace)
 	}
 	if !slices.ContainsFunc(f.Services["temporal-ui"].Ports, func(p string) bool { return strings.HasSuffix(strings.TrimSuffix(p, ":8080"), "8233") }) {
 		t.Errorf("temporal-ui ports %v: want the UI on host port 8233", f.Services["temporal-ui"].Ports)
@@ -266,6 +293,9 @@ func TestComposeFile(t *testing.T) {
 			if slices.Contains(used, key) && !deps[svc] {
 				t.Errorf("%s uses %s (%s) but does not wait for it in depends_on", name, svc, key)
 			}
+			if slices.Contains(used, "TEMPORAL_ADDRESS") && key == "TEMPORAL_ADDRESS" && f.Services[name].DependsOn["temporal-namespace"].Condition != "service_completed_successfully" {
+				t.Errorf("%s uses Temporal's namespace but does not wait for temporal-namespace to complete", name)
+			}
 		}
 		if strings.HasPrefix(name, "worker-") {
 			role := strings.TrimPrefix(name, "worker-")
@@ -358,5 +388,91 @@ func TestComposeConfig(t *testing.T) {
 	}
 	if s := strings.TrimSpace(string(out)); s != "" {
 		t.Logf("%s says:\n%s", strings.Join(argv, " "), s)
+	}
+}
+
+// interpolate resolves Compose's ${NAME:-default} and ${NAME-default} to
+// their defaults (what runs when nothing is overridden); a bare ${NAME} or
+// $NAME has none and is an error.
+func interpolate(s string) (string, error) {
+	var err error
+	out := regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)([^}]*)\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`).ReplaceAllStringFunc(s, func(m string) string {
+		sub := regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}$`).FindStringSubmatch(m)
+		if sub == nil {
+			err = fmt.Errorf("%s has no default", m)
+			return m
+		}
+		return sub[1]
+	})
+	return out, err
+}
+
+// temporalDevVersions returns the Temporal server and UI versions `make
+// run` runs: those bin/temporal reports when it is there, else those the
+// Temporal CLI release devstack pins builds in (its go.mod, from the module
+// proxy or cache).
+func temporalDevVersions(t *testing.T) (server, ui string) {
+	t.Helper()
+	if out, err := exec.Command("../bin/temporal", "--version").Output(); err == nil {
+		// temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)
+		if m := regexp.MustCompile(`Server ([0-9][^,)\s]*), UI ([0-9][^,)\s]*)`).FindStringSubmatch(string(out)); m != nil {
+			return m[1], m[2]
+		}
+		t.Fatalf("bin/temporal --version: %q", out)
+	}
+	cmd := exec.Command("go", "list", "-m", "-json", "github.com/temporalio/cli@"+devstack.TemporalCLIVersion)
+	cmd.Dir = t.TempDir() // outside this module: go.mod and go.sum stay as they are
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	out, err := cmd.Output()
+	var info struct{ GoMod string }
+	if err != nil || json.Unmarshal(out, &info) != nil || info.GoMod == "" {
+		t.Fatalf("go list -m github.com/temporalio/cli@%s: %v %s", devstack.TemporalCLIVersion, err, stderr(err))
+	}
+	gomod, err := os.ReadFile(info.GoMod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := regexp.MustCompile(`(?m)^\s*go\.temporal\.io/server v(\S+)`).FindSubmatch(gomod)
+	u := regexp.MustCompile(`(?m)^\s*github\.com/temporalio/ui-server/v2 v(\S+)`).FindSubmatch(gomod)
+	if s == nil || u == nil {
+		t.Fatalf("%s names no Temporal server or UI version", info.GoMod)
+	}
+	return string(s[1]), string(u[1])
+}
+
+// TestComposeImages checks the images of docker-compose.yml: Temporal is
+// the server release `make run` runs (no auto-setup image, which Temporal
+// no longer publishes for new releases), with its admin tools and UI, and
+// every image is pinned to at least a minor version.
+func TestComposeImages(t *testing.T) {
+	f := loadCompose(t)
+	tags := map[string]string{}
+	for name, s := range f.Services {
+		if s.Build != nil {
+			continue // the orderflow image, built here
+		}
+		image, err := interpolate(s.Image)
+		if err != nil {
+			t.Errorf("%s: image %q: %v", name, s.Image, err)
+			continue
+		}
+		if strings.Contains(image, "auto-setup") {
+			t.Errorf("%s: image %s: temporalio/auto-setup is for development only and not published for new releases; use temporalio/server with a schema one-shot", name, image)
+		}
+		repo, tag, _ := strings.Cut(image, ":")
+		if !regexp.MustCompile(`^\d+\.\d+([.-]|$)`).MatchString(tag) {
+			t.Errorf("%s: image %s: want a tag pinned to at least a minor version (like 16.10)", name, image)
+		}
+		tags[repo] = tag
+	}
+	server, ui := temporalDevVersions(t)
+	if got := tags["temporalio/server"]; got != server {
+		t.Errorf("temporalio/server:%s, want %s, the server `make run` runs", got, server)
+	}
+	if got := tags["temporalio/admin-tools"]; got != server && !strings.HasPrefix(got, server+"-") {
+		t.Errorf("temporalio/admin-tools:%s, want the tools of server %s", got, server)
+	}
+	if got := tags["temporalio/ui"]; got != ui {
+		t.Errorf("temporalio/ui:%s, want %s, the UI `make run` serves", got, ui)
 	}
 }

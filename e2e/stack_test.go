@@ -62,12 +62,14 @@ type workerProc struct {
 	err  error
 }
 
-// startWorker runs every role in a child process with cfg's settings.
-func startWorker(t *testing.T, cfg config.Config) *workerProc {
+// startWorker runs every role in a child process with cfg's settings and
+// env (KEY=value, e.g. a fault hook) on top.
+func startWorker(t *testing.T, cfg config.Config, env ...string) *workerProc {
 	t.Helper()
 	cmd := exec.Command(workerBin, "worker")
 	cmd.Env = append(os.Environ(), cfg.Environ()...)
 	cmd.Env = append(cmd.Env, "LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

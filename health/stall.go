@@ -77,10 +77,11 @@ const (
 // Stall is the verdict of the stall rule over every shard.
 type Stall struct {
 	Stalled    bool
-	Shards     []ShardStall  // every stalled shard, stalled longest first
-	LastCommit time.Time     // newest committed batch of any shard; zero: none yet
-	Interval   time.Duration // the schedule interval the rule used
-	Now        time.Time     // the database's clock when read
+	Shards     []ShardStall      // every stalled shard, stalled longest first
+	LastCommit time.Time         // newest committed batch of any shard; zero: none yet
+	Commits    map[int]time.Time // newest committed batch per shard; a shard that never committed is absent
+	Interval   time.Duration     // the schedule interval the rule used
+	Now        time.Time         // the database's clock when read
 }
 
 // First is the shard stalled longest; the zero value when none is.
@@ -198,6 +199,12 @@ func Judge(p Progress, lag map[int32]int64, interval time.Duration) Stall {
 	for _, sh := range p.Shards {
 		if sh.LastCommit.After(st.LastCommit) {
 			st.LastCommit = sh.LastCommit
+		}
+		if !sh.LastCommit.IsZero() {
+			if st.Commits == nil {
+				st.Commits = make(map[int]time.Time, len(p.Shards))
+			}
+			st.Commits[sh.Shard] = sh.LastCommit
 		}
 		ref := sh.LastCommit
 		if ref.IsZero() {

@@ -124,6 +124,9 @@ func TestStallRule(t *testing.T) {
 		if !st.LastCommit.Equal(newest) {
 			t.Errorf("LastCommit %s, want shard 1's %s", st.LastCommit, newest)
 		}
+		if len(st.Commits) != 2 || !st.Commits[0].Equal(commit) || !st.Commits[1].Equal(newest) {
+			t.Errorf("Commits %v, want shard 0 at %s and shard 1 at %s", st.Commits, commit, newest)
+		}
 		line := st.String()
 		for _, s := range []string{"STALLED", "shard 0", "5 records wait", "no run has failed for good"} {
 			if !strings.Contains(line, s) {

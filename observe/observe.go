@@ -21,6 +21,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -93,6 +94,8 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	lag  sync.Mutex // one input-lag (and stall) refresh at a time
+
+	stopping atomic.Bool // set by SetStopping: /readyz answers 503
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -168,6 +171,11 @@ func (s *Server) Addr() string {
 	return s.addr
 }
 
+// SetStopping makes /readyz answer 503 "not ready: stopping" from now on,
+// while /healthz and /metrics still answer: the process is shutting down
+// (its workers finish their activities) and should get no new work.
+func (s *Server) SetStopping() { s.stopping.Store(true) }
+
 // checkResult is the outcome of one readiness check.
 type checkResult struct {
 	name string
@@ -176,8 +184,16 @@ type checkResult struct {
 }
 
 // readyz runs every check concurrently, each within CheckTimeout: 200 when
-// all pass, else 503 with a first line naming the failing dependencies.
+// all pass, else 503 with a first line naming the failing dependencies;
+// after SetStopping, 503 "not ready: stopping" without checking.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready: stopping")
+		return
+	}
 	results := make([]checkResult, len(s.opts.Checks))
 	var wg sync.WaitGroup
 	for i, c := range s.opts.Checks {

@@ -18,13 +18,14 @@ import (
 // PostgreSQL does not answer their series are dropped (alert on their
 // absence too).
 var (
-	// LastCommit is when the newest batch of any shard committed, in Unix
-	// seconds (orderflow_last_commit_timestamp_seconds): newest
-	// stg.batches.committed_at. Absent until a batch has committed.
+	// LastCommit is when each shard's newest batch committed, in Unix
+	// seconds (orderflow_last_commit_timestamp_seconds{shard}): newest
+	// stg.batches.committed_at of the shard; max() over the shards is the
+	// pipeline's last commit. A shard has no series until it has committed.
 	LastCommit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "orderflow_last_commit_timestamp_seconds",
-		Help: "When the newest non-empty batch of any shard committed (Unix seconds; newest stg.batches.committed_at, read at scrape time). Absent before the first commit.",
-	}, nil)
+		Help: "When the shard's newest non-empty batch committed (Unix seconds; newest stg.batches.committed_at, read at scrape time). Absent before the shard's first commit.",
+	}, []string{"shard"})
 
 	// PipelineStalled is 1 while the pipeline is stalled, else 0
 	// (orderflow_pipeline_stalled).
@@ -50,8 +51,8 @@ func init() {
 // setStall publishes a verdict of the stall rule.
 func setStall(st health.Stall) {
 	LastCommit.Reset()
-	if !st.LastCommit.IsZero() {
-		LastCommit.WithLabelValues().Set(float64(st.LastCommit.UnixNano()) / 1e9)
+	for shard, at := range st.Commits {
+		LastCommit.WithLabelValues(strconv.Itoa(shard)).Set(float64(at.UnixNano()) / 1e9)
 	}
 	stalled := 0.0
 	if st.Stalled {

@@ -84,7 +84,7 @@ func TestStallMetrics(t *testing.T) {
 	}
 	lastCommit := func(body string, want time.Time) {
 		t.Helper()
-		v, ok := metricValue(body, "orderflow_last_commit_timestamp_seconds")
+		v, ok := metricValue(body, `orderflow_last_commit_timestamp_seconds{shard="0"}`)
 		if exp := float64(want.UnixNano()) / 1e9; !ok || math.Abs(v-exp) > 0.001 {
 			t.Errorf("orderflow_last_commit_timestamp_seconds = %v (present %v), want %.3f", v, ok, exp)
 		}
@@ -95,7 +95,7 @@ func TestStallMetrics(t *testing.T) {
 	if v, ok := metricValue(body, "orderflow_pipeline_stalled"); !ok || v != 0 {
 		t.Errorf("empty warehouse: orderflow_pipeline_stalled = %v (present %v), want 0", v, ok)
 	}
-	if strings.Contains(body, "\norderflow_last_commit_timestamp_seconds ") || len(errorSeries(body)) != 0 {
+	if strings.Contains(body, "\norderflow_last_commit_timestamp_seconds{") || len(errorSeries(body)) != 0 {
 		t.Errorf("empty warehouse: a last commit or an error is reported:\n%s", errorSeries(body))
 	}
 
@@ -162,7 +162,7 @@ func TestStallMetricsDroppedWhenUnknown(t *testing.T) {
 		if !answer {
 			return health.Stall{}, context.DeadlineExceeded
 		}
-		return health.Stall{Stalled: true, LastCommit: time.Unix(1700000000, 0),
+		return health.Stall{Stalled: true, LastCommit: time.Unix(1700000000, 0), Commits: map[int]time.Time{2: time.Unix(1700000000, 0)},
 			Shards: []health.ShardStall{{Shard: 2, Last: &health.Failure{ErrorType: "BadSQL", Step: "UpsertCdm"}}}}, nil
 	}})
 	h := srv.Handler()
@@ -177,6 +177,9 @@ func TestStallMetricsDroppedWhenUnknown(t *testing.T) {
 	}
 	if v, _ := metricValue(body, `orderflow_pipeline_last_error_info{error_type="BadSQL",shard="2",step="UpsertCdm"}`); v != 1 {
 		t.Errorf("error info missing:\n%s", body)
+	}
+	if v, _ := metricValue(body, `orderflow_last_commit_timestamp_seconds{shard="2"}`); v != 1700000000 {
+		t.Errorf("shard 2's last commit = %v, want 1700000000", v)
 	}
 	answer = false
 	body = read()

@@ -5,9 +5,11 @@
 # database named by $PG_DSN if it does not exist yet.
 #
 #   --test-tools  also the tools the tests drive: chromium (the dashboard's
-#                 browser test) and docker-compose (validates
-#                 docker-compose.yml without an engine). Installed here, one
-#                 after the other, rather than by tests running in parallel.
+#                 browser test), docker-compose (validates
+#                 docker-compose.yml without an engine) and promtool (Debian
+#                 package prometheus: checks and unit-tests the alerting
+#                 rules of deploy/monitoring). Installed here, one after the
+#                 other, rather than by tests running in parallel.
 #   PG_DSN        default postgres://postgres@127.0.0.1:5432/orderflow?sslmode=disable
 #
 # One line per action; exits non-zero with the reason when it cannot.
@@ -257,8 +259,11 @@ ensure_test_tools() {
 	command -v docker-compose >/dev/null 2>&1 ||
 		{ command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; } ||
 		missing+=(docker-compose)
+	# promtool comes with Debian's prometheus package (which also installs
+	# a Prometheus server service; the tests use only promtool).
+	command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 	if [ ${#missing[@]} -eq 0 ]; then
-		say "chromium and docker-compose are installed"
+		say "chromium, docker-compose and promtool are installed"
 		return
 	fi
 	if ! is_root || ! command -v apt-get >/dev/null 2>&1; then

@@ -6,8 +6,11 @@ package workers
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -15,7 +18,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/fx"
@@ -25,6 +27,7 @@ import (
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/internal/faults"
+	"github.com/orderflow/orderflow/internal/temporalclient"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/observe"
 	"github.com/orderflow/orderflow/refdata"
@@ -42,38 +45,73 @@ var Module = fx.Module("workers",
 	fx.Invoke(Register),
 )
 
-// App is a whole worker process: its config and logger, the clients, the workers.
+// App is a whole worker process: its config and logger, the clients, the
+// workers, the health server.
+//
+// Stopping runs fx's stop hooks in reverse order of their start: first
+// /readyz turns to 503 (notReadyOnStop), then the workers stop polling and
+// finish their activities (up to WORKER_STOP_TIMEOUT), then the health
+// server stops (so /healthz and /metrics answer while the workers drain),
+// and only then the clients close (the Temporal client after the workers,
+// whose hooks were appended after it was built).
 func App(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
 	return fx.New(
 		fx.Supply(cfg, log),
+		fx.StopTimeout(StopTimeout(cfg)),
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
 			l.UseLogLevel(slog.LevelDebug)
+			// Every error fx meets is also returned by Start or Stop, and
+			// the caller reports it: logged at error level too, a failing
+			// start would print the same error three times.
+			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
 		Clients,
+		observe.Module, // before Module: its server stops after the workers
 		Module,
-		observe.Module,
+		fx.Invoke(notReadyOnStop), // after Module: its hook is the first to stop
 		fx.Options(extra...),
 	)
 }
 
-// NewPool opens the PostgreSQL pool of the login user, applies the
-// migrations (several processes may do so at once), and closes it on stop.
+// StopTimeout is how long stopping a worker process may take in all:
+// WORKER_STOP_TIMEOUT for the activities plus 10 s for the rest, and never
+// less than fx's default. Keep terminationGracePeriodSeconds above it.
+func StopTimeout(cfg config.Config) time.Duration {
+	return max(fx.DefaultTimeout, cfg.Temporal.WorkerStopTimeout+10*time.Second)
+}
+
+// notReadyOnStop makes /readyz answer 503 as soon as the process starts
+// stopping, before the workers drain.
+func notReadyOnStop(lc fx.Lifecycle, s *observe.Server, log *slog.Logger) {
+	lc.Append(fx.StopHook(func() {
+		log.Info("stopping: /readyz now answers 503")
+		s.SetStopping()
+	}))
+}
+
+// NewPool opens the PostgreSQL pool of the login user, checks the schema
+// is the one this build expects, and closes the pool on stop. Workers never
+// migrate (`orderflow migrate`, the setup Job, does): a database behind this
+// build fails the start; one ahead of it (a newer build migrated it, as in a
+// rollout or a rollback of the image) is logged as a warning and the worker
+// runs, since migrations only add.
 func NewPool(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
 	ctx := context.Background()
 	pool, err := db.Open(ctx, cfg.PGDSN)
 	if err != nil {
 		return nil, err
 	}
+	if err := db.CheckSchema(ctx, pool); err != nil {
+		var m *db.SchemaMismatch
+		if !errors.As(err, &m) || m.Behind() {
+			pool.Close()
+			return nil, err
+		}
+		log.Warn("running on a newer schema", "err", err, "schema_version", m.Have, "build_version", m.Want)
+	}
 	lc.Append(fx.StopHook(pool.Close))
-	n, err := db.Migrate(ctx, pool)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		log.Info("applied migrations", "count", n)
-	}
 	return pool, nil
 }
 
@@ -145,14 +183,9 @@ func NewKafka(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*kgo.Client
 
 // NewTemporal dials the Temporal frontend.
 func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.Client, error) {
-	c, err := client.Dial(client.Options{
-		HostPort:       cfg.Temporal.Address,
-		Namespace:      cfg.Temporal.Namespace,
-		Logger:         tlog.NewStructuredLogger(log.With("component", "temporal")),
-		MetricsHandler: observe.TemporalMetricsHandler(),
-	})
+	c, err := temporalclient.Dial(context.Background(), cfg.Temporal, log, observe.TemporalMetricsHandler())
 	if err != nil {
-		return nil, fmt.Errorf("temporal at %s is unreachable: %w", cfg.Temporal.Address, err)
+		return nil, err
 	}
 	lc.Append(fx.StopHook(c.Close))
 	return c, nil
@@ -183,10 +216,15 @@ func roleActivities(a *activities.Activities) map[string]map[string]any {
 }
 
 // Register creates one Temporal worker per configured role and starts and
-// stops it with the process. The stg worker also runs the Pipeline workflow,
-// the dds worker the Verify workflow.
+// stops them with the process. The stg worker also runs the Pipeline
+// workflow, the dds worker the Verify workflow. On stop every worker stops
+// polling at once and lets its running activities finish for up to
+// WORKER_STOP_TIMEOUT before their contexts are cancelled.
 func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) error {
-	opts := worker.Options{Interceptors: []interceptor.WorkerInterceptor{observe.ActivityInterceptor()}}
+	opts := worker.Options{
+		Interceptors:      []interceptor.WorkerInterceptor{observe.ActivityInterceptor()},
+		WorkerStopTimeout: cfg.Temporal.WorkerStopTimeout,
+	}
 	kill, err := faults.Parse(cfg.FaultKill)
 	if err != nil {
 		return err
@@ -195,7 +233,20 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 		log.Warn("fault injection armed: this worker will kill itself", "activity", kill.Activity, "after", kill.After)
 		opts.Interceptors = append(opts.Interceptors, kill.Interceptor())
 	}
+	slow, err := faults.SlowFromEnv()
+	if err != nil {
+		return err
+	}
+	if slow != nil {
+		log.Warn("fault injection armed: an activity of this worker will be slow", "activity", slow.Activity, "delay", slow.Delay)
+		opts.Interceptors = append(opts.Interceptors, slow.Interceptor())
+	}
 	byRole := roleActivities(a)
+	type roleWorker struct {
+		role, queue string
+		w           worker.Worker
+	}
+	var ws []roleWorker
 	for _, role := range cfg.WorkerRoles {
 		queue := cfg.Temporal.TaskQueue(role)
 		w := worker.New(c, queue, opts)
@@ -209,10 +260,30 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 			// The daily check (SPEC 14) runs where it reads: the vault's worker.
 			w.RegisterWorkflowWithOptions(workflows.Verify, workflow.RegisterOptions{Name: "Verify"})
 		}
-		lc.Append(fx.StartStopHook(func() error {
-			log.Info("worker started", "role", role, "task_queue", queue)
-			return w.Start()
-		}, w.Stop))
+		ws = append(ws, roleWorker{role, queue, w})
 	}
+	stopAll := func(ws []roleWorker) {
+		var wg sync.WaitGroup
+		for _, rw := range ws {
+			wg.Go(rw.w.Stop)
+		}
+		wg.Wait()
+	}
+	lc.Append(fx.StartStopHook(func() error {
+		for i, rw := range ws {
+			log.Info("worker started", "role", rw.role, "task_queue", rw.queue)
+			if err := rw.w.Start(); err != nil {
+				stopAll(ws[:i])
+				return fmt.Errorf("start the %s worker: %w", rw.role, err)
+			}
+		}
+		return nil
+	}, func() {
+		// Together, so no role keeps taking work while another drains.
+		start := time.Now()
+		log.Info("workers stopping: no new tasks; running activities may finish", "within", cfg.Temporal.WorkerStopTimeout)
+		stopAll(ws)
+		log.Info("workers stopped", "took", time.Since(start).Round(time.Millisecond))
+	}))
 	return nil
 }

@@ -26,22 +26,27 @@ backfill, so a range ending now waits that long first.`)
 	to := fs.String("to", "", "end of the range, RFC 3339 (default: now)")
 	overlap := fs.String("overlap", "BufferAll", "overlap policy of the backfill runs: BufferAll (one after another) or AllowAll (at once)")
 	timeout := fs.Duration("timeout", time.Hour, "give up waiting after this long (the runs go on)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if *from == "" {
-		fs.Usage()
-		return fmt.Errorf("backfill: -from is required")
+		return usagef(fs, "-from is required")
 	}
 	t1, err := time.Parse(time.RFC3339Nano, *from)
 	if err != nil {
-		return fmt.Errorf("backfill: -from: %w", err)
+		return usagef(fs, "-from: %w", err)
 	}
 	t2 := time.Now()
 	if *to != "" {
 		if t2, err = time.Parse(time.RFC3339Nano, *to); err != nil {
-			return fmt.Errorf("backfill: -to: %w", err)
+			return usagef(fs, "-to: %w", err)
 		}
+	}
+	if !t1.Before(t2) {
+		return usagef(fs, "-from %s is not before -to %s", t1.Format(time.RFC3339), t2.Format(time.RFC3339))
+	}
+	if *timeout <= 0 {
+		return usagef(fs, "-timeout %s: must be positive", *timeout)
 	}
 	var policy enumspb.ScheduleOverlapPolicy
 	switch strings.ToLower(*overlap) {
@@ -50,7 +55,7 @@ backfill, so a range ending now waits that long first.`)
 	case "allowall":
 		policy = enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL
 	default:
-		return fmt.Errorf("backfill: -overlap %q: want BufferAll or AllowAll", *overlap)
+		return usagef(fs, "-overlap %q: want BufferAll or AllowAll", *overlap)
 	}
 	c, err := dialTemporal(e)
 	if err != nil {

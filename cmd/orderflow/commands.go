@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/devstack"
 	"github.com/orderflow/orderflow/health"
+	"github.com/orderflow/orderflow/internal/temporalclient"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/refdata"
@@ -29,19 +31,23 @@ import (
 
 func cmdWorker(ctx context.Context, e *env, args []string) error {
 	fs := flags("worker", "worker   (roles from WORKER_ROLES)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	app := workers.App(e.cfg, e.log)
-	if err := app.Start(ctx); err != nil {
+	if err := startApp(ctx, app); err != nil {
 		return err
 	}
 	<-ctx.Done()
-	return app.Stop(context.Background())
+	// Running activities get WORKER_STOP_TIMEOUT to finish (workers.App
+	// sets the stop timeout above it).
+	sctx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancel()
+	return app.Stop(sctx)
 }
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
-	if err := flags("migrate", "migrate").Parse(args); err != nil {
+	if err := parseFlags(e, flags("migrate", "migrate"), args); err != nil {
 		return err
 	}
 	pool, err := db.Open(ctx, e.cfg.PGDSN)
@@ -58,22 +64,27 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 }
 
 func dialTemporal(e *env) (client.Client, error) {
-	c, err := client.Dial(client.Options{HostPort: e.cfg.Temporal.Address, Namespace: e.cfg.Temporal.Namespace})
-	if err != nil {
-		return nil, fmt.Errorf("temporal at %s is unreachable: %w", e.cfg.Temporal.Address, err)
-	}
-	return c, nil
+	return temporalclient.Dial(context.Background(), e.cfg.Temporal, e.log, nil)
 }
 
 func cmdSchedule(ctx context.Context, e *env, args []string) error {
 	fs := flags("schedule", "schedule ensure|pause|resume|trigger|delete|describe [-note text]")
 	note := fs.String("note", "", "why (shown in the Temporal UI) for pause and resume")
 	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("schedule: which action?")
+		return usagef(fs, "which action? (%s)", strings.Join(scheduleActions, ", "))
 	}
 	action := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	if strings.HasPrefix(action, "-") {
+		// -h, or a flag before the action.
+		if err := parseFlags(e, fs, args); err != nil && !errors.Is(err, errUnexpectedArg) {
+			return err
+		}
+		return usagef(fs, "the action (%s) comes first, the flags after it", strings.Join(scheduleActions, ", "))
+	}
+	if !slices.Contains(scheduleActions, action) {
+		return usagef(fs, "unknown action %q (want %s)", action, strings.Join(scheduleActions, ", "))
+	}
+	if err := parseFlags(e, fs, args[1:]); err != nil {
 		return err
 	}
 	c, err := dialTemporal(e)
@@ -112,8 +123,11 @@ func cmdSchedule(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("schedule: unknown action %q", action)
+	return usagef(fs, "unknown action %q", action)
 }
+
+// scheduleActions are the words `orderflow schedule` takes.
+var scheduleActions = []string{"ensure", "pause", "resume", "trigger", "delete", "describe"}
 
 func cmdRewind(ctx context.Context, e *env, args []string) error {
 	fs := flags("rewind", `rewind -offset N | -time 2026-11-26T10:00:00Z  [-pause [-wait 10m]]
@@ -135,10 +149,7 @@ fails after it paused, the schedules stay paused and it says how to resume.`)
 	at := fs.String("time", "", "restart every partition at its first record at or after this RFC 3339 time, e.g. 2026-11-26T10:00:00Z (instead of -offset)")
 	pause := fs.Bool("pause", false, "pause the schedules, wait for the runs in flight, move and check the offsets, then resume the schedules it paused")
 	wait := fs.Duration("wait", 10*time.Minute, "with -pause: how long to wait for the runs in flight to end")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{0, err}
-		}
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -146,18 +157,17 @@ fails after it paused, the schedules stay paused and it says how to resume.`)
 	var t time.Time
 	switch {
 	case set["offset"] == set["time"]:
-		fs.Usage()
-		return fmt.Errorf("rewind: give either -offset N or -time T")
+		return usagef(fs, "give either -offset N or -time T")
 	case set["offset"] && *offset < 0:
-		return fmt.Errorf("rewind -offset %d: offsets start at 0", *offset)
+		return usagef(fs, "-offset %d: offsets start at 0", *offset)
 	case set["time"]:
 		var err error
 		if t, err = time.Parse(time.RFC3339, *at); err != nil {
-			return fmt.Errorf("rewind -time: %w", err)
+			return usagef(fs, "-time: %w", err)
 		}
 	}
 	if *wait <= 0 {
-		return fmt.Errorf("rewind -wait %s: must be positive", *wait)
+		return usagef(fs, "-wait %s: must be positive", *wait)
 	}
 	tc, err := dialTemporal(e)
 	if err != nil {
@@ -257,12 +267,14 @@ func newRedis(ctx context.Context, e *env) (redis.UniversalClient, error) {
 func cmdReprocess(ctx context.Context, e *env, args []string) error {
 	fs := flags("reprocess", "reprocess -reason unknown_restaurant|product_not_in_menu")
 	reason := fs.String("reason", "", "which rejected messages to re-check")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
-	if *reason == "" {
-		fs.Usage()
-		return fmt.Errorf("reprocess: -reason is required")
+	switch {
+	case *reason == "":
+		return usagef(fs, "-reason is required")
+	case !order.Reason(*reason).Fixable():
+		return usagef(fs, "-reason %q: want %s or %s (the other reasons' message bytes themselves are bad)", *reason, order.ReasonUnknownRestaurant, order.ReasonNotInMenu)
 	}
 	pool, err := db.Open(ctx, e.cfg.PGDSN)
 	if err != nil {
@@ -291,8 +303,11 @@ func cmdSimulate(ctx context.Context, e *env, args []string) error {
 	fs := flags("simulate", "simulate [-history N] [-per-minute R]")
 	history := fs.Int("history", e.cfg.Sim.HistoryOrders, "orders of history to produce first (0: none)")
 	rate := fs.Float64("per-minute", e.cfg.Sim.PerMinute, "live orders per minute afterwards (0: stop after the history)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
+	}
+	if *history < 0 || *rate < 0 {
+		return usagef(fs, "-history and -per-minute must not be negative")
 	}
 	rdb, err := newRedis(ctx, e)
 	if err != nil {
@@ -344,11 +359,8 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		"'STALLED since …' with the shard, the rule (runs keep failing: 2 runs failed for good since\n"+
 		"its last commit; records wait: lag > 0 and no commit for 3 SCHEDULE_INTERVALs), the last\n"+
 		"error's type, step and message, and the last commit.\n\n"+
-		"Exit status: 0 not stalled, 3 stalled, 1 the check failed (PostgreSQL or Kafka did not answer).")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{0, err}
-		}
+		"Exit status: 0 not stalled, 3 stalled, 1 the check failed (PostgreSQL or Kafka did not answer), 2 usage error.")
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	pool, err := db.Open(ctx, e.cfg.PGDSN)
@@ -391,7 +403,7 @@ func cmdBroker(ctx context.Context, e *env, args []string) error {
 	fs := flags("broker", "broker [-addr host:port] [-data dir]")
 	addr := fs.String("addr", e.cfg.Kafka.Brokers[0], "listen address")
 	dir := fs.String("data", e.cfg.DataDir+"/kafka", "data folder (empty: in memory)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	cluster, err := devstack.StartBroker(devstack.BrokerOptions{

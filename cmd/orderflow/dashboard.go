@@ -17,7 +17,7 @@ import (
 func cmdDashboard(ctx context.Context, e *env, args []string) error {
 	fs := flags("dashboard", "dashboard [-addr host:port]")
 	addr := fs.String("addr", e.cfg.DashboardAddr, "listen address")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	// Every transaction of this process is read-only, whatever it runs.

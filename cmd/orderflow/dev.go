@@ -13,6 +13,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/orderflow/orderflow/dashboard"
+	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/devstack"
 	"github.com/orderflow/orderflow/health"
 	"github.com/orderflow/orderflow/kafkaio"
@@ -31,7 +32,7 @@ import (
 // ORDERFLOW_DEMO=0) and a progress line. Ctrl-C stops it; state survives.
 func cmdDev(ctx context.Context, e *env, args []string) error {
 	fs := flags("dev", "dev")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	cfg := e.cfg
@@ -80,15 +81,26 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 
+	// Workers never migrate: apply the migrations first, as the setup Job does.
+	n, err := applyMigrations(ctx, cfg.PGDSN)
+	if err != nil {
+		return err
+	}
+	e.log.Info("database migrated", "applied", n, "schema_version", db.ExpectedVersion())
+
 	var pool *pgxpool.Pool
 	var rdb redis.UniversalClient
 	var cl *kgo.Client
 	var tc client.Client
 	app := workers.App(cfg, e.log, fx.Populate(&pool, &rdb, &cl, &tc))
-	if err := app.Start(ctx); err != nil {
+	if err := startApp(ctx, app); err != nil {
 		return err
 	}
-	defer app.Stop(context.Background()) //nolint:errcheck // logged by fx
+	defer func() {
+		if err := app.Stop(context.Background()); err != nil {
+			e.log.Warn("workers stop", "err", err)
+		}
+	}()
 	ids, err := starter.Ensure(ctx, tc, cfg)
 	if err != nil {
 		return err
@@ -131,14 +143,16 @@ Ctrl-C stops everything; state survives a restart.
 	return nil
 }
 
-// progress prints a status line every 2 s while records wait, every minute
-// otherwise, until ctx ends or the Temporal server dies. When a backlog
-// first appears it calls backlog once and then reports how long it took to drain.
+// progress prints the status line when it changed (it is taken every 2 s)
+// or a minute after it was last printed, until ctx ends or the Temporal
+// server dies. When a backlog first appears it calls backlog once and then
+// reports how long it took to drain.
 func progress(ctx context.Context, e *env, pool *pgxpool.Pool, cl *kgo.Client, ts *devstack.TemporalServer, simDone <-chan error, backlog func()) {
 	adm := kafkaio.Admin(cl)
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	var last, start time.Time
+	var lastLine string
 	drained := false
 	for {
 		select {
@@ -162,9 +176,9 @@ func progress(ctx context.Context, e *env, pool *pgxpool.Pool, cl *kgo.Client, t
 				start = time.Now()
 				backlog()
 			}
-			if rep.TotalLag > 0 || time.Since(last) > time.Minute {
-				fmt.Fprintf(e.out, "%s  %s\n", time.Now().Format("15:04:05"), rep)
-				last = time.Now()
+			if line, now := rep.String(), time.Now(); printDue(line, lastLine, now, last) {
+				fmt.Fprintf(e.out, "%s  %s\n", now.Format("15:04:05"), line)
+				lastLine, last = line, now
 			}
 			if rep.TotalLag < big && !start.IsZero() && !drained {
 				drained = true
@@ -172,6 +186,23 @@ func progress(ctx context.Context, e *env, pool *pgxpool.Pool, cl *kgo.Client, t
 			}
 		}
 	}
+}
+
+// printDue tells whether progress prints line at now: when it differs from
+// lastLine, printed at lastAt, or lastAt is a minute ago or more.
+func printDue(line, lastLine string, now, lastAt time.Time) bool {
+	return line != lastLine || now.Sub(lastAt) >= time.Minute
+}
+
+// applyMigrations applies the migrations on a pool of its own (what
+// `orderflow migrate` does) and returns how many it applied.
+func applyMigrations(ctx context.Context, dsn string) (int, error) {
+	pool, err := db.Open(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	return db.Migrate(ctx, pool)
 }
 
 func portOf(addr string) (int, error) {

@@ -17,8 +17,11 @@ func cmdHealthcheck(ctx context.Context, e *env, args []string) error {
 	fs := flags("healthcheck", "healthcheck [-url http://127.0.0.1:8081/readyz]")
 	url := fs.String("url", readyURL(e.cfg.HealthAddr), "what to GET; any answer but 200 is unhealthy")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
+	}
+	if *timeout <= 0 {
+		return usagef(fs, "-timeout %s: must be positive", *timeout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

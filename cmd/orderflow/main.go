@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/orderflow/orderflow/config"
 )
 
@@ -35,24 +37,27 @@ Commands:
               schedule backfill, without moving the group's offsets
   reprocess   re-queue rejected messages of a reason whose cause is fixed
   simulate    run the order-service simulator against KAFKA_BROKERS and REDIS_ADDR
-  status      print lag and row counts once; exit 3 while the pipeline is stalled; exit 3 while the pipeline is stalled
+  status      print lag and row counts once; exit 3 while the pipeline is stalled
   healthcheck ask a running process's /readyz (container health checks)
   broker      run only the local Kafka broker (kfake)
   dashboard   serve the dashboard and the read-only JSON API on DASHBOARD_ADDR
   verify      recompute the marts from the vault and compare them with the
               marts and counters, check for orphans (exit 1: differences)
+  version     print the version, commit, Go version and platform (also --version)
 
 Every setting comes from the environment; see the README's table.
 Run 'orderflow <command> -h' for a command's flags.
+
+Exit status: 0 done, 1 failed, 2 usage or configuration error (nothing was
+started), and a command's own (status: 3 stalled).
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "orderflow:", err)
-		}
-		os.Exit(exitStatus(err))
+	err := run(os.Args[1:], os.Stdout)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		reportFatal(os.Stderr, os.Args[1:], err)
 	}
+	os.Exit(exitStatus(err))
 }
 
 var commands = map[string]func(ctx context.Context, env *env, args []string) error{
@@ -69,7 +74,11 @@ var commands = map[string]func(ctx context.Context, env *env, args []string) err
 	"broker":      cmdBroker,
 	"dashboard":   cmdDashboard,
 	"verify":      cmdVerify,
+	"version":     cmdVersion,
 }
+
+// needsNoConfig lists the commands that run whatever the environment holds.
+var needsNoConfig = map[string]bool{"version": true}
 
 // env is what every command gets: the configuration, a logger and where to print.
 type env struct {
@@ -79,21 +88,27 @@ type env struct {
 }
 
 func run(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		fmt.Fprint(out, usage)
 		return nil
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+		return &usageError{err: fmt.Errorf("unknown command %q", args[0])}
 	}
 	cfg, err := config.FromEnv()
-	if err != nil {
-		return err
+	if err != nil && !needsNoConfig[args[0]] {
+		// A bad setting (say LOG_LEVEL=loud) stops every command before it dials.
+		return &exitError{exitUsage, err}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return cmd(ctx, &env{cfg: cfg, log: newLogger(cfg, os.Stderr), out: out}, args[1:])
+	log := newLogger(cfg, os.Stderr)
+	redis.SetLogger(redisLogger{log.With("component", "redis")})
+	return cmd(ctx, &env{cfg: cfg, log: log, out: out}, args[1:])
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

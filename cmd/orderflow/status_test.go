@@ -119,11 +119,11 @@ func TestStatusExitsWhileStalled(t *testing.T) {
 	status(statusStalled, "lag 2 |", "STALLED since", "2 records wait and no batch has committed for 3 intervals (30s)",
 		"no run has failed for good yet")
 
-	// -h documents the exit status, and exits 0.
+	// -h documents the exit status on stdout, and exits 0.
 	cmd = exec.Command(bin, "status", "-h")
-	stderr.Reset()
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil || !strings.Contains(stderr.String(), "Exit status: 0 not stalled, 3 stalled") {
-		t.Errorf("orderflow status -h: %v\n%s", err, stderr.String())
+	stdout.Reset()
+	cmd.Stdout = &stdout
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "Exit status: 0 not stalled, 3 stalled") {
+		t.Errorf("orderflow status -h: %v\n%s", err, stdout.String())
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/orderflow/orderflow/db"
@@ -26,15 +24,8 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		"Exit status: 0 clean, 1 differences or orphans, 2 usage error or the check failed.")
 	limit := fs.Int("max", 50, "differences listed before '... and N more' (-1: all)")
 	record := fs.Bool("record", true, "store the result in stg.verify_runs (the dashboard shows the last run)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{0, err}
-		}
-		return &exitError{verifyTrouble, err}
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return &exitError{verifyTrouble, fmt.Errorf("verify: unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err // a usage error's exit status is verifyTrouble's, 2
 	}
 	pool, err := db.Open(ctx, e.cfg.PGDSN)
 	if err != nil {

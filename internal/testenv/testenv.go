@@ -36,6 +36,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/devstack"
 )
 
@@ -91,6 +92,23 @@ func Postgres(t testing.TB) string {
 		}
 	})
 	return dsn
+}
+
+// Migrate applies orderflow's migrations to the database dsn names, as
+// `orderflow migrate` (the setup Job) does before any worker starts:
+// workers only check the schema.
+func Migrate(t testing.TB, dsn string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := db.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("testenv: migrate: %v", err)
+	}
+	defer pool.Close()
+	if _, err := db.Migrate(ctx, pool); err != nil {
+		t.Fatalf("testenv: migrate: %v", err)
+	}
 }
 
 // Redis returns a client to $ORDERFLOW_TEST_REDIS_ADDR (default
@@ -186,7 +204,7 @@ func stopTemporal() error {
 // with partitions partitions and topics unique to the test, a consumer
 // group, task-queue prefix and schedule id unique to the test, the shared
 // Temporal dev server, the test Redis, free ports for the dashboard and the
-// health endpoint, and a temporary data folder.
+// health endpoint, a temporary data folder, and a WORKER_STOP_TIMEOUT of 10 s.
 func Config(t testing.TB, partitions int) config.Config {
 	t.Helper()
 	c, err := config.Load(func(string) (string, bool) { return "", false })
@@ -206,6 +224,7 @@ func Config(t testing.TB, partitions int) config.Config {
 	c.Kafka.Partitions = partitions
 	c.Temporal.Address = Temporal(t)
 	c.Temporal.TaskQueuePrefix = "orderflow-" + suffix
+	c.Temporal.WorkerStopTimeout = 10 * time.Second // a test's cleanup need not wait 50 s for an activity
 	c.Pipeline.ScheduleID = "orderflow-pipeline-" + suffix
 	c.Redis.Addr = redisAddr()
 	c.DashboardAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
