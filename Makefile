@@ -1,7 +1,7 @@
 # orderflow: local stack, build and tests. GNU make.
 #
 #   make run     everything on this machine (see SPEC 12); Ctrl-C stops it
-#   make test    go vet + every test, against real PostgreSQL, Redis, kfake and Temporal
+#   make test    make lint (gofmt, vet, workflowcheck, golangci-lint), then every test against real PostgreSQL, Redis, kfake and Temporal
 
 GO ?= go
 
@@ -38,18 +38,20 @@ services: ## make sure PostgreSQL and Redis run (starts or installs them)
 run: services bin/temporal build ## run the whole local stack (ORDERFLOW_DEMO=0: without the simulator)
 	bin/orderflow dev
 
-test: bin/temporal ## go vet, then every test (installs chromium, docker-compose and promtool for them when missing)
+test: bin/temporal lint ## make lint, then every test (installs chromium, docker-compose and promtool for them when missing)
 	bash scripts/ensure-services.sh --test-tools
-	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: services bin/temporal build ## drain speed, time per activity, worker CPU/RSS, steady latency, shards (~10 min); writes bench/results.json, docs/BENCHMARKS.md
 	$(GO) run ./bench -build=false -out bench/results.json -doc docs/BENCHMARKS.md $(BENCH_FLAGS)
 
-lint: ## gofmt must have nothing to say; go vet
-	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+lint: ## gofmt, go vet, workflowcheck (workflow determinism) and golangci-lint (.golangci.yml); the linters are built once into bin/
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || echo .))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	GO="$(GO)" bash scripts/lint-tools.sh
+	bin/workflowcheck ./...
+	bin/golangci-lint run ./...
 
 fmt: ## gofmt every Go file
 	gofmt -w .

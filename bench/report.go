@@ -625,9 +625,7 @@ func sweepTable(ds []DrainResult) table {
 
 func sweepActivityTable(ds []DrainResult) table {
 	head := []string{"drain batch"}
-	for _, a := range activityOrder {
-		head = append(head, a)
-	}
+	head = append(head, activityOrder...)
 	head = append(head, "orchestration", "run walls")
 	t := table{Title: fmt.Sprintf("Where the time goes, N=%s: seconds per activity, summed over every batch", thousands(ds[0].Orders)), Head: head}
 	for _, d := range ds {

@@ -246,7 +246,7 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	if err := st.startWorker(ctx); err != nil {
 		return r, err
 	}
-	_, r.WorkerStartRSSMiB = mustMem(st.worker.pid)
+	r.WorkerStartRSSMiB = mustMem(st.worker.pid)
 	if _, err := starter.Ensure(ctx, b.s.tc, st.cfg); err != nil {
 		return r, err
 	}
@@ -310,7 +310,7 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	r.Idle = usage(i0, i1)
 	r.IdleCPUShare = r.Idle.WorkerS / r.Idle.WindowS
 	r.WorkerPeakRSSMiB = float64(i1.workerPeakRSS) / mib
-	_, r.WorkerEndRSSMiB = mustMem(st.worker.pid)
+	r.WorkerEndRSSMiB = mustMem(st.worker.pid)
 
 	batches, err := st.batches(ctx)
 	if err != nil {
@@ -353,9 +353,10 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	return r, nil
 }
 
-func mustMem(pid int) (peak, rss float64) {
-	p, c, _ := procMem(pid)
-	return float64(p) / mib, float64(c) / mib
+// mustMem is pid's resident memory in MiB (0 when it cannot be read).
+func mustMem(pid int) (rss float64) {
+	_, c, _ := procMem(pid)
+	return float64(c) / mib
 }
 
 // latencies summarizes a list of latencies in milliseconds.

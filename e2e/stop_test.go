@@ -147,10 +147,11 @@ func waitActivityStarted(t *testing.T, s *stack, name string, timeout time.Durat
 			t.Fatal(err)
 		}
 		for _, wf := range d.Info.RunningWorkflows {
-			resp, err := s.tc.DescribeWorkflowExecution(ctx, wf.WorkflowID, "")
+			d, err := s.tc.DescribeWorkflow(ctx, wf.WorkflowID, "")
 			if err != nil {
 				continue
 			}
+			resp := d.RawResponse
 			for _, pa := range resp.GetPendingActivities() {
 				if pa.GetActivityType().GetName() == name && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
 					return activityRun{wfID: wf.WorkflowID, runID: resp.GetWorkflowExecutionInfo().GetExecution().GetRunId(), attempt: pa.GetAttempt()}
@@ -166,10 +167,11 @@ func waitActivityStarted(t *testing.T, s *stack, name string, timeout time.Durat
 // pendingActivity returns the workflow's pending activity of that type, or nil.
 func pendingActivity(t *testing.T, s *stack, wfID, name string) *workflowpb.PendingActivityInfo {
 	t.Helper()
-	resp, err := s.tc.DescribeWorkflowExecution(context.Background(), wfID, "")
+	d, err := s.tc.DescribeWorkflow(context.Background(), wfID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	resp := d.RawResponse
 	for _, pa := range resp.GetPendingActivities() {
 		if pa.GetActivityType().GetName() == name {
 			return pa

@@ -43,12 +43,12 @@ const (
 	// MaxOversize caps the KindOversize records of one Hostile call: each
 	// is close to 1 MB.
 	MaxOversize = 3
-	// OversizeInputMax: an oversize record's value is smaller than this,
-	// so the input topic and its producer take it.
+	// OversizeInputMax is what an oversize record's value stays below, so
+	// that the input topic and its producer take it.
 	OversizeInputMax = 1_000_000
-	// OversizeOutputMin: an oversize order's enriched message (SPEC 5) is
-	// larger than this, Kafka's default max.message.bytes, so the output
-	// topic refuses it.
+	// OversizeOutputMin is what an oversize order's enriched message (SPEC 5)
+	// exceeds: Kafka's default max.message.bytes, so the output topic
+	// refuses it.
 	OversizeOutputMin = 1_048_588
 	// oversizeInputTarget is the value size oversize aims at, leaving room
 	// under OversizeInputMax and the producer's batch limit (1,000,012).

@@ -50,7 +50,7 @@ func (s ShardState) Busy() string {
 // States describes every shard's schedule and its Pipeline runs in flight.
 // A run counts as in flight when the schedule lists it as running or the
 // visibility store lists a running Pipeline workflow whose id starts with
-// the schedule id, and DescribeWorkflowExecution of that workflow id (its
+// the schedule id, and DescribeWorkflow of that workflow id (its
 // latest run) says it is running.
 func States(ctx context.Context, c client.Client, cfg config.Config) ([]ShardState, error) {
 	out := make([]ShardState, 0, cfg.Pipeline.Shards)
@@ -115,7 +115,7 @@ func listRunning(ctx context.Context, c client.Client, prefix string) ([]string,
 
 // isRunning reports whether the latest run of workflow id is running.
 func isRunning(ctx context.Context, c client.Client, id string) (bool, error) {
-	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	d, err := c.DescribeWorkflow(ctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return false, nil
@@ -123,7 +123,7 @@ func isRunning(ctx context.Context, c client.Client, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("describe workflow %s: %w", id, err)
 	}
-	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	return d.RawResponse.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // PauseUnpaused pauses every shard's schedule that exists and is not paused

@@ -44,7 +44,8 @@ func buildOrderflow(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "orderflow")
 	const pkg = "github.com/orderflow/orderflow/internal/buildinfo"
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin,
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), //nolint:staticcheck // SA1019: the go running this test builds the binary
+		"build", "-o", bin,
 		"-ldflags", "-X "+pkg+".Version=v9.9.9 -X "+pkg+".Commit=abc123", ".")
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)

@@ -86,7 +86,8 @@ func TestStatusExitsWhileStalled(t *testing.T) {
 
 	// The binary exits 3 too.
 	bin := filepath.Join(t.TempDir(), "orderflow")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), //nolint:staticcheck // SA1019: the go running this test builds the binary
+		"build", "-o", bin, ".")
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
