@@ -109,7 +109,7 @@ func (a *Activities) landMessages(ctx context.Context, batchID string, recs []*k
 // progress, and the stall alarms must not take it for a commit.
 func (a *Activities) FinishSlice(ctx context.Context, in BatchInput) error {
 	if in.Batch.BatchID == "" {
-		return classify(errors.New("FinishSlice: no batch id"))
+		return classify(errors.New(FinishSliceName + ": no batch id"))
 	}
 	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_finish_slice"), in.Batch.BatchID); err != nil {
 		return classify(fmt.Errorf("finish backfill slice: %w", err))

@@ -18,120 +18,7 @@ import (
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/observe"
 	"github.com/orderflow/orderflow/order"
-	"github.com/orderflow/orderflow/vault"
 )
-
-// vaultRows holds one batch's Data Vault rows as column arrays, one entry
-// per key (deduplicated), ready for INSERT … SELECT FROM unnest(…).
-type vaultRows struct {
-	seen map[seenKey]bool
-
-	userPK, productPK, categoryPK, restaurantPK, orderPK []uuid.UUID
-	userID, productID, categoryName, restaurantID        []string
-	orderID                                              []int64
-	orderDT                                              []time.Time
-
-	links [4]struct{ pk, a, b []uuid.UUID } // order_product, product_restaurant, product_category, order_user
-
-	unPK            []uuid.UUID
-	unName, unLogin []*string
-	unHD            []uuid.UUID
-	pnPK, pnHD      []uuid.UUID
-	pnName          []string
-	rnPK, rnHD      []uuid.UUID
-	rnName          []string
-	ocPK, ocHD      []uuid.UUID
-	ocCost, ocPay   []string
-	osPK, osHD      []uuid.UUID
-	osStatus        []string
-	osUpdate        []time.Time
-	// s_order_owner: each version's user and restaurant (its products are
-	// the order's l_order_product pairs of this batch, aggregated in SQL).
-	owPK, owUser, owRest, owHD []uuid.UUID
-	owUpdate                   []time.Time
-}
-
-const (
-	linkOrderProduct = iota
-	linkProductRestaurant
-	linkProductCategory
-	linkOrderUser
-)
-
-type seenKey struct {
-	table int
-	key   uuid.UUID
-}
-
-// first reports whether key k of the given table is seen for the first time in this batch.
-func (v *vaultRows) first(table int, k uuid.UUID) bool {
-	sk := seenKey{table, k}
-	if v.seen[sk] {
-		return false
-	}
-	v.seen[sk] = true
-	return true
-}
-
-func (v *vaultRows) link(kind int, a, b uuid.UUID) {
-	pk := vault.Link(a, b)
-	if !v.first(10+kind, pk) {
-		return
-	}
-	l := &v.links[kind]
-	l.pk, l.a, l.b = append(l.pk, pk), append(l.a, a), append(l.b, b)
-}
-
-// add folds one enriched order (the batch's current version) into the rows.
-func (v *vaultRows) add(e order.Enriched, updateTS time.Time) error {
-	p := e.Payload
-	orderDT, err := order.ParseTime(p.Date)
-	if err != nil {
-		return fmt.Errorf("order %d: date: %w", e.ObjectID, err)
-	}
-	oPK := vault.OrderHub(e.ObjectID)
-	uPK := vault.Hub(p.User.ID)
-	rPK := vault.Hub(p.Restaurant.ID)
-	if v.first(1, oPK) {
-		v.orderPK, v.orderID, v.orderDT = append(v.orderPK, oPK), append(v.orderID, e.ObjectID), append(v.orderDT, orderDT)
-		cost, pay := vault.Num(p.Cost), vault.Num(p.Payment)
-		v.ocPK, v.ocCost, v.ocPay = append(v.ocPK, oPK), append(v.ocCost, cost), append(v.ocPay, pay)
-		v.ocHD = append(v.ocHD, vault.HashDiff(oPK, cost, pay))
-		v.osPK, v.osStatus, v.osUpdate = append(v.osPK, oPK), append(v.osStatus, p.Status), append(v.osUpdate, updateTS)
-		v.osHD = append(v.osHD, vault.HashDiff(oPK, p.Status, vault.Time(updateTS)))
-		v.owPK, v.owUser, v.owRest, v.owUpdate = append(v.owPK, oPK), append(v.owUser, uPK), append(v.owRest, rPK), append(v.owUpdate, updateTS)
-		v.owHD = append(v.owHD, vault.HashDiff(oPK, append([]string{uPK.String(), rPK.String(), vault.Time(updateTS)}, productKeys(p.Products)...)...))
-	}
-	if v.first(2, uPK) {
-		v.userPK, v.userID = append(v.userPK, uPK), append(v.userID, p.User.ID)
-		if p.User.Name != nil {
-			v.unPK, v.unName, v.unLogin = append(v.unPK, uPK), append(v.unName, p.User.Name), append(v.unLogin, p.User.Login)
-			v.unHD = append(v.unHD, vault.HashDiff(uPK, vault.Opt(p.User.Name), vault.Opt(p.User.Login)))
-		}
-	}
-	if v.first(3, rPK) {
-		v.restaurantPK, v.restaurantID = append(v.restaurantPK, rPK), append(v.restaurantID, p.Restaurant.ID)
-		v.rnPK, v.rnName = append(v.rnPK, rPK), append(v.rnName, p.Restaurant.Name)
-		v.rnHD = append(v.rnHD, vault.HashDiff(rPK, p.Restaurant.Name))
-	}
-	v.link(linkOrderUser, oPK, uPK)
-	for _, pr := range p.Products {
-		pPK := vault.Hub(pr.ID)
-		cPK := vault.Hub(pr.Category)
-		if v.first(4, pPK) {
-			v.productPK, v.productID = append(v.productPK, pPK), append(v.productID, pr.ID)
-			v.pnPK, v.pnName = append(v.pnPK, pPK), append(v.pnName, pr.Name)
-			v.pnHD = append(v.pnHD, vault.HashDiff(pPK, pr.Name))
-		}
-		if v.first(5, cPK) {
-			v.categoryPK, v.categoryName = append(v.categoryPK, cPK), append(v.categoryName, pr.Category)
-		}
-		v.link(linkOrderProduct, oPK, pPK)
-		v.link(linkProductRestaurant, pPK, rPK)
-		v.link(linkProductCategory, pPK, cPK)
-	}
-	return nil
-}
 
 // LoadDdsVault loads the batch's orders into the Data Vault: keys computed
 // here, one INSERT … SELECT FROM unnest(…) per table, all in one transaction.
@@ -139,39 +26,19 @@ func (v *vaultRows) add(e order.Enriched, updateTS time.Time) error {
 func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsResult, error) {
 	defer heartbeat(ctx)()
 	res := LoadDdsResult{Rows: map[string]int64{}}
-	if err := a.injectedPoison(ctx, a.DB.Dds, "LoadDdsVault", in.Batch.BatchID); err != nil {
+	if err := a.injectedPoison(ctx, a.DB.Dds, LoadDdsVaultName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
-	rows, err := a.DB.Dds.Query(ctx, db.Query("stg_batch_enriched"), in.Batch.BatchID)
+	batch, err := a.enrichedOrders(ctx, in.Batch.BatchID)
 	if err != nil {
-		return res, classify(fmt.Errorf("read stg.batch_orders: %w", err))
-	}
-	type row struct {
-		id       int64
-		updateTS time.Time
-		body     []byte
-		e        order.Enriched
-		err      error
-	}
-	var batch []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.updateTS, &r.body); err != nil {
-			rows.Close()
-			return res, classify(err)
-		}
-		batch = append(batch, r)
-	}
-	if err := rows.Err(); err != nil {
 		return res, classify(err)
 	}
-	parallel(len(batch), func(i int) { batch[i].err = json.Unmarshal(batch[i].body, &batch[i].e) })
-	v := &vaultRows{seen: map[seenKey]bool{}}
-	for _, r := range batch {
-		if r.err != nil {
-			return res, permanent(ErrTypeCorruptBatch, fmt.Errorf("stg.batch_orders order %d: %w", r.id, r.err))
+	v := newVaultRows()
+	for _, o := range batch {
+		if o.err != nil {
+			return res, permanent(ErrTypeCorruptBatch, fmt.Errorf("stg.batch_orders order %d: %w", o.id, o.err))
 		}
-		if err := v.add(r.e, r.updateTS); err != nil {
+		if err := v.add(o.e, o.updateTS); err != nil {
 			return res, permanent(ErrTypeCorruptBatch, err)
 		}
 		res.Orders++
@@ -179,63 +46,71 @@ func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsRe
 	if res.Orders == 0 {
 		return res, nil
 	}
-	ldt, src := in.Batch.LoadDT, vault.LoadSrc
-	hubs := []stmt{
-		{"h_user", []any{v.userPK, v.userID, ldt, src}},
-		{"h_product", []any{v.productPK, v.productID, ldt, src}},
-		{"h_category", []any{v.categoryPK, v.categoryName, ldt, src}},
-		{"h_restaurant", []any{v.restaurantPK, v.restaurantID, ldt, src}},
-		{"h_order", []any{v.orderPK, v.orderID, v.orderDT, ldt, src}},
-	}
-	// l_order_product (an order's every line) is the largest statement of
-	// the load: it gets a connection of its own.
-	orderLines := []stmt{
-		{"l_order_product", linkArgs(v.links[linkOrderProduct], ldt)},
-	}
-	links := []stmt{
-		{"l_order_user", linkArgs(v.links[linkOrderUser], ldt)},
-		{"l_product_restaurant", linkArgs(v.links[linkProductRestaurant], ldt)},
-		{"l_product_category", linkArgs(v.links[linkProductCategory], ldt)},
-	}
-	// The order satellites are keyed by (order, hashdiff) and need no lock;
-	// the name satellites compare with the latest row, so concurrent
-	// pipelines take turns there (names_lock, held until commit).
-	sats := []stmt{
-		{"s_order_cost", []any{v.ocPK, v.ocCost, v.ocPay, v.ocHD, ldt, src}},
-		{"s_order_status", []any{v.osPK, v.osStatus, v.osUpdate, v.osHD, ldt, src}},
-		{"s_order_owner", []any{v.owPK, v.owUser, v.owRest, v.owUpdate, v.owHD,
-			v.links[linkOrderProduct].a, v.links[linkOrderProduct].b, ldt, src}},
-		{table: "names_lock"},
-		{"s_user_names", []any{v.unPK, v.unName, v.unLogin, v.unHD, ldt, src}},
-		{"s_product_names", []any{v.pnPK, v.pnName, v.pnHD, ldt, src}},
-		{"s_restaurant_names", []any{v.rnPK, v.rnName, v.rnHD, ldt, src}},
-	}
-	// Hubs first (links and satellites reference them), then the order
-	// lines, the other links and the satellites at once on three
-	// connections. Each group is one transaction and every statement is
-	// idempotent, so a retry after a partial load completes it without
-	// adding a row.
-	hubRows, err := a.loadVault(ctx, hubs)
-	if err != nil {
+	if err := a.loadVaultRows(ctx, v, in.Batch.LoadDT, res.Rows); err != nil {
 		return res, classify(err)
 	}
-	maps.Copy(res.Rows, hubRows)
-	groups := [][]stmt{orderLines, links, sats}
+	for table, n := range res.Rows {
+		observe.AddRows("dds."+table, n)
+	}
+	return res, nil
+}
+
+// enrichedOrder is one stg.batch_orders row: the order's enriched message,
+// decoded (or why it could not be).
+type enrichedOrder struct {
+	id       int64
+	updateTS time.Time
+	body     []byte
+	e        order.Enriched
+	err      error
+}
+
+// enrichedOrders reads the batch's enriched orders and decodes them on every CPU.
+func (a *Activities) enrichedOrders(ctx context.Context, batchID string) ([]enrichedOrder, error) {
+	rows, err := a.DB.Dds.Query(ctx, db.Query("stg_batch_enriched"), batchID)
+	if err != nil {
+		return nil, fmt.Errorf("read stg.batch_orders: %w", err)
+	}
+	var batch []enrichedOrder
+	for rows.Next() {
+		var o enrichedOrder
+		if err := rows.Scan(&o.id, &o.updateTS, &o.body); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		batch = append(batch, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	parallel(len(batch), func(i int) { batch[i].err = json.Unmarshal(batch[i].body, &batch[i].e) })
+	return batch, nil
+}
+
+// loadVaultRows loads v, loaded at ldt, and adds each table's new rows to
+// added. Hubs first (links and satellites reference them), then the order
+// lines, the other links and the satellites at once on three connections.
+// Each group is one transaction and every statement is idempotent, so a
+// retry after a partial load completes it without adding a row.
+func (a *Activities) loadVaultRows(ctx context.Context, v *vaultRows, ldt time.Time, added map[string]int64) error {
+	hubRows, err := a.loadVault(ctx, v.hubStmts(ldt))
+	if err != nil {
+		return err
+	}
+	maps.Copy(added, hubRows)
+	groups := [][]stmt{v.orderLineStmts(ldt), v.linkStmts(ldt), v.satStmts(ldt)}
 	groupRows := make([]map[string]int64, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, group := range groups {
 		g.Go(func() (err error) { groupRows[i], err = a.loadVault(gctx, group); return err })
 	}
 	if err := g.Wait(); err != nil {
-		return res, classify(err)
+		return err
 	}
 	for _, rows := range groupRows {
-		maps.Copy(res.Rows, rows)
+		maps.Copy(added, rows)
 	}
-	for table, n := range res.Rows {
-		observe.AddRows("dds."+table, n)
-	}
-	return res, nil
+	return nil
 }
 
 // stmt is one Data Vault table's load: its query (db/queries/dds_<table>.sql)
@@ -270,21 +145,6 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 	return rows, err
 }
 
-// productKeys lists the hub keys of an order's products, sorted and distinct,
-// as strings (the owner hashdiff's attributes).
-func productKeys(products []order.Product) []string {
-	keys := make([]string, 0, len(products))
-	for _, pr := range products {
-		keys = append(keys, vault.Hub(pr.ID).String())
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
-}
-
-func linkArgs(l struct{ pk, a, b []uuid.UUID }, ldt time.Time) []any {
-	return []any{l.pk, l.a, l.b, ldt, vault.LoadSrc}
-}
-
 // userCounters is the message of SPEC 7.
 type userCounters struct {
 	UserID     string                   `json:"user_id"`
@@ -309,7 +169,7 @@ type productCount struct {
 func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCountersResult, error) {
 	defer heartbeat(ctx)()
 	var res EmitCountersResult
-	if err := a.injectedPoison(ctx, a.DB.Dds, "EmitCounters", in.Batch.BatchID); err != nil {
+	if err := a.injectedPoison(ctx, a.DB.Dds, EmitCountersName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
 	var orders, users []uuid.UUID

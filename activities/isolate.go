@@ -141,7 +141,7 @@ func (a *Activities) RetractPoison(ctx context.Context, in RetractInput) (Retrac
 	if len(found) == 0 {
 		return res, nil // it failed before it was enriched: nothing of it was loaded
 	}
-	v := &vaultRows{seen: map[seenKey]bool{}}
+	v := newVaultRows()
 	var users []uuid.UUID
 	for _, r := range found {
 		var e order.Enriched
@@ -153,13 +153,13 @@ func (a *Activities) RetractPoison(ctx context.Context, in RetractInput) (Retrac
 		}
 		users = append(users, vault.Hub(e.Payload.User.ID))
 	}
-	for i, pk := range v.orderPK {
-		tag, err := a.DB.Dds.Exec(ctx, db.Query("dds_retract_poison"), pk, in.LoadFrom, in.LoadTo, v.osHD[i], v.ocHD[i], v.owHD[i])
+	for i, pk := range v.orders.pk {
+		tag, err := a.DB.Dds.Exec(ctx, db.Query("dds_retract_poison"), pk, in.LoadFrom, in.LoadTo, v.orderStatus.hashDiff[i], v.orderCost.hashDiff[i], v.orderOwner.hashDiff[i])
 		if err != nil {
 			return res, classify(fmt.Errorf("retract poison from the vault: %w", err))
 		}
 		res.Retracted += tag.RowsAffected()
 	}
-	res.Counters, err = a.foldAndEmit(ctx, v.orderPK, users)
+	res.Counters, err = a.foldAndEmit(ctx, v.orders.pk, users)
 	return res, classify(err)
 }

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,9 @@ func ParsePoisonHook(s string) (*PoisonHook, error) {
 	if len(parts) != 3 || parts[0] == "" {
 		return nil, fmt.Errorf("ORDERFLOW_FAULT_POISON=%q: want <Activity>:<partition>:<offset>", s)
 	}
+	if !slices.Contains(Names, parts[0]) {
+		return nil, fmt.Errorf("ORDERFLOW_FAULT_POISON=%q: no activity is named %q", s, parts[0])
+	}
 	p, err1 := strconv.ParseInt(parts[1], 10, 32)
 	o, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil {
@@ -60,7 +64,7 @@ func (a *Activities) injectedPoison(ctx context.Context, pool *pgxpool.Pool, act
 		return nil
 	}
 	table := "stg.batch_orders"
-	if activity == "EnrichViaRedis" {
+	if activity == EnrichViaRedisName {
 		table = "stg.batch_messages"
 	}
 	var holds bool

@@ -17,7 +17,7 @@ func TestParsePoisonHook(t *testing.T) {
 	if h, err := ParsePoisonHook(""); h != nil || err != nil {
 		t.Fatalf("empty: got %+v, %v; want no hook", h, err)
 	}
-	for _, bad := range []string{"LoadStg", "LoadStg:x:1", ":1:2", "LoadStg:1:2:3"} {
+	for _, bad := range []string{"LoadStg", "LoadStg:x:1", ":1:2", "LoadStg:1:2:3", "LoadStage:1:2"} {
 		if _, err := ParsePoisonHook(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,9 +12,7 @@ import (
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/observe"
-	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/refdata"
-	"github.com/orderflow/orderflow/vault"
 )
 
 // FetchBatch reads at most Limit records (DrainLimit when more than Limit
@@ -50,10 +44,18 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 	if len(recs) == 0 {
 		return res, nil // an idle run leaves no trace in stg.batches
 	}
+	if err := a.landBatch(ctx, in.Batch, ranges, recs, res.Backlog); err != nil {
+		return res, classify(err)
+	}
+	return res, nil
+}
+
+// landBatch records the batch in stg.batches and replaces its records in
+// stg.batch_messages, in one transaction.
+func (a *Activities) landBatch(ctx context.Context, b BatchRef, ranges []kafkaio.Range, recs []*kgo.Record, backlog int64) error {
 	rangesJSON, _ := json.Marshal(ranges)
-	b := in.Batch
-	err = pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, db.Query("stg_begin_batch"), b.BatchID, b.Shard, b.Shards, b.LoadDT, rangesJSON, len(recs), res.Backlog); err != nil {
+	return pgx.BeginFunc(ctx, a.DB.Stg, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, db.Query("stg_begin_batch"), b.BatchID, b.Shard, b.Shards, b.LoadDT, rangesJSON, len(recs), backlog); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM stg.batch_messages WHERE batch_id = $1`, b.BatchID); err != nil {
@@ -74,86 +76,33 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 		}
 		return nil
 	})
-	if err != nil {
-		return res, classify(err)
-	}
-	return res, nil
-}
-
-// candidate is a decoded, enriched message competing to be the batch's current version of its order.
-type candidate struct {
-	ev       order.Event
-	enriched order.Enriched
-	msg      batchMessage
-	fits     bool // its enriched message fits the output topic
-	size     int  // the enriched message's size, when it does not fit
-}
-
-// later reports whether c is a newer version than d: greater update_ts, then
-// the later record (timestamp, partition, offset).
-func (c candidate) later(d candidate) bool {
-	if !c.ev.UpdateTS.Equal(d.ev.UpdateTS) {
-		return c.ev.UpdateTS.After(d.ev.UpdateTS)
-	}
-	if !c.msg.ts.Equal(d.msg.ts) {
-		return c.msg.ts.After(d.msg.ts)
-	}
-	if c.msg.partition != d.msg.partition {
-		return c.msg.partition > d.msg.partition
-	}
-	return c.msg.offset > d.msg.offset
-}
-
-type rejectedRow struct {
-	partition int32
-	offset    int64
-	recordTS  time.Time
-	raw       []byte
-	reason    order.Reason
-	detail    string
-	objectID  *int64
 }
 
 // EnrichViaRedis decodes and validates the batch's records, looks up their
 // users and restaurants with one MGET, keeps each order's current version in
 // stg.batch_orders and stores the rest in stg.rejected_messages: invalid
 // ones, and those whose enriched message the output topic would refuse.
-func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ EnrichResult, err error) {
+func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (EnrichResult, error) {
 	defer heartbeat(ctx)()
 	res := EnrichResult{ByReason: map[string]int{}}
-	b := in.Batch
-	msgs, err := a.batchMessages(ctx, b.BatchID)
+	batchID := in.Batch.BatchID
+	msgs, maxBytes, err := a.enrichInputs(ctx, batchID)
 	if err != nil {
-		return res, classify(err)
-	}
-	if err := a.injectedPoison(ctx, a.DB.Stg, "EnrichViaRedis", b.BatchID); err != nil {
 		return res, err
 	}
-	maxBytes, err := a.Limits.MaxMessageBytes(ctx, a.Cfg.Kafka.StgTopic)
-	if err != nil {
-		return res, classify(err)
-	}
 	events, rejected := decodeAll(msgs)
-	users, restaurants := refKeys(events)
-	snap, err := a.Refs.Lookup(ctx, users, restaurants)
+	snap, err := a.lookupRefs(ctx, batchID, events, &res)
 	if err != nil {
 		return res, classify(err)
 	}
-	a.warnBrokenUsers(b.BatchID, users, snap, &res)
-	cands, moreRejected := currentVersions(events, snap)
+	rows, moreRejected, unknownUsers := enrichOrders(batchID, events, snap, maxBytes)
 	rejected = append(rejected, moreRejected...)
-	rows, tooLarge := orderRows(b.BatchID, cands, maxBytes)
-	rejected = append(rejected, tooLarge...)
-	for _, c := range cands {
-		if c.enriched.Payload.User.Name == nil && c.fits {
-			res.UnknownUsers++
-		}
-	}
+	res.UnknownUsers = unknownUsers
 	for _, r := range rejected {
 		res.ByReason[string(r.reason)]++
 	}
 	res.Orders, res.Rejected = len(rows), len(rejected)
-	if err := a.storeEnriched(ctx, b.BatchID, rows, rejected, res); err != nil {
+	if err := a.storeEnriched(ctx, batchID, rows, rejected, res); err != nil {
 		return res, classify(err)
 	}
 	for r, n := range res.ByReason {
@@ -162,151 +111,33 @@ func (a *Activities) EnrichViaRedis(ctx context.Context, in BatchInput) (_ Enric
 	return res, nil
 }
 
-// warnBrokenUsers logs the batch's users whose Redis value is not valid
-// reference JSON: their orders load with a null name (SPEC 3, unknown user),
-// and an operator must hear why.
-func (a *Activities) warnBrokenUsers(batchID string, users []string, snap refdata.Snapshot, res *EnrichResult) {
-	var broken []string
-	for _, u := range users {
-		if why, ok := snap.Broken[u]; ok {
-			if len(broken) < 5 {
-				broken = append(broken, u+" ("+why+")")
-			}
-			res.BrokenUsers++
-		}
-	}
-	if res.BrokenUsers > 0 {
-		a.Log.Warn("users whose Redis reference data is not valid JSON load as unknown users",
-			"batch_id", batchID, "users", res.BrokenUsers, "first", strings.Join(broken, "; "))
-	}
-}
-
-// batchMessage is one raw record of a batch.
-type batchMessage struct {
-	partition int32
-	offset    int64
-	ts        time.Time
-	value     []byte
-}
-
-func (a *Activities) batchMessages(ctx context.Context, batchID string) ([]batchMessage, error) {
-	rows, err := a.DB.Stg.Query(ctx, db.Query("stg_batch_messages"), batchID)
+// enrichInputs reads the batch's records and the output topic's message
+// size limit. Its errors are classified.
+func (a *Activities) enrichInputs(ctx context.Context, batchID string) ([]batchMessage, int, error) {
+	msgs, err := a.batchMessages(ctx, batchID)
 	if err != nil {
-		return nil, fmt.Errorf("read stg.batch_messages: %w", err)
+		return nil, 0, classify(err)
 	}
-	msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (m batchMessage, err error) {
-		err = r.Scan(&m.partition, &m.offset, &m.ts, &m.value)
-		return m, err
-	})
+	if err := a.injectedPoison(ctx, a.DB.Stg, EnrichViaRedisName, batchID); err != nil {
+		return nil, 0, err
+	}
+	maxBytes, err := a.Limits.MaxMessageBytes(ctx, a.Cfg.Kafka.StgTopic)
 	if err != nil {
-		return nil, fmt.Errorf("read stg.batch_messages: %w", err)
+		return nil, 0, classify(err)
 	}
-	return msgs, nil
+	return msgs, maxBytes, nil
 }
 
-// decodedEvent is a valid event with the record it came from.
-type decodedEvent struct {
-	ev  order.Event
-	msg batchMessage
-}
-
-// decodeAll decodes and validates every record on every CPU.
-func decodeAll(msgs []batchMessage) ([]decodedEvent, []rejectedRow) {
-	type decoded struct {
-		ev  order.Event
-		rej *order.Rejection
+// lookupRefs looks up the events' users and restaurants in one pipelined
+// Redis round trip and warns about users whose reference data is broken.
+func (a *Activities) lookupRefs(ctx context.Context, batchID string, events []decodedEvent, res *EnrichResult) (refdata.Snapshot, error) {
+	users, restaurants := refKeys(events)
+	snap, err := a.Refs.Lookup(ctx, users, restaurants)
+	if err != nil {
+		return snap, err
 	}
-	dec := make([]decoded, len(msgs))
-	parallel(len(msgs), func(i int) {
-		dec[i].ev, dec[i].rej = order.Decode(msgs[i].value, msgs[i].ts)
-	})
-	var rejected []rejectedRow
-	events := make([]decodedEvent, 0, len(msgs))
-	for i, m := range msgs {
-		if rej := dec[i].rej; rej != nil {
-			var oid *int64
-			if id := dec[i].ev.ObjectID; id > 0 {
-				oid = &id
-			}
-			rejected = append(rejected, rejectedFrom(m, rej, oid))
-			continue
-		}
-		events = append(events, decodedEvent{dec[i].ev, m})
-	}
-	return events, rejected
-}
-
-func rejectedFrom(m batchMessage, rej *order.Rejection, objectID *int64) rejectedRow {
-	return rejectedRow{m.partition, m.offset, m.ts, m.value, rej.Reason, rej.Detail, objectID}
-}
-
-// refKeys lists the events' users and restaurants, sorted and distinct.
-func refKeys(events []decodedEvent) (users, restaurants []string) {
-	userSet, restSet := map[string]bool{}, map[string]bool{}
-	for _, e := range events {
-		userSet[e.ev.UserID] = true
-		restSet[e.ev.RestaurantID] = true
-	}
-	return slices.Sorted(maps.Keys(userSet)), slices.Sorted(maps.Keys(restSet))
-}
-
-// currentVersions enriches the events and keeps each order's current
-// version (greatest update_ts, then the later record), in object_id order.
-func currentVersions(events []decodedEvent, snap refdata.Snapshot) ([]candidate, []rejectedRow) {
-	var rejected []rejectedRow
-	current := map[int64]candidate{}
-	for _, e := range events {
-		en, rej := order.Enrich(e.ev, snap)
-		if rej != nil {
-			oid := e.ev.ObjectID
-			rejected = append(rejected, rejectedFrom(e.msg, rej, &oid))
-			continue
-		}
-		c := candidate{ev: e.ev, enriched: en, msg: e.msg}
-		if prev, ok := current[e.ev.ObjectID]; !ok || c.later(prev) {
-			current[e.ev.ObjectID] = c
-		}
-	}
-	ids := slices.Sorted(maps.Keys(current))
-	cands := make([]candidate, len(ids))
-	for i, id := range ids {
-		cands[i] = current[id]
-	}
-	return cands, rejected
-}
-
-// orderRows builds the stg.batch_orders rows (keys and enriched JSON, on
-// every CPU). An order whose enriched message the output topic would refuse
-// (maxBytes) is rejected as output_too_large instead: nothing of it is stored
-// or produced.
-func orderRows(batchID string, cands []candidate, maxBytes int) ([][]any, []rejectedRow) {
-	all := make([][]any, len(cands))
-	parallel(len(cands), func(i int) {
-		c := &cands[i]
-		body := c.enriched.JSON()
-		c.fits = kafkaio.Fits([]byte(strconv.FormatInt(c.ev.ObjectID, 10)), body, maxBytes)
-		if !c.fits {
-			c.size = len(body)
-			return
-		}
-		all[i] = []any{batchID, c.ev.ObjectID, vault.OrderHub(c.ev.ObjectID), vault.Hub(c.ev.UserID),
-			c.msg.partition, c.msg.offset, c.ev.SentDttm, c.ev.UpdateTS, string(c.ev.Payload), string(body)}
-	})
-	rows := all[:0]
-	var rejected []rejectedRow
-	for i, c := range cands {
-		if c.fits {
-			rows = append(rows, all[i])
-			continue
-		}
-		oid := c.ev.ObjectID
-		rejected = append(rejected, rejectedFrom(c.msg, &order.Rejection{
-			Reason: order.ReasonOutputTooLarge,
-			Detail: fmt.Sprintf("enriched message of order %d is %d bytes; the output topic accepts %d (max.message.bytes, less %d bytes of record overhead)",
-				oid, c.size, maxBytes, kafkaio.RecordOverhead),
-		}, &oid))
-	}
-	return rows, rejected
+	a.warnBrokenUsers(batchID, users, snap, res)
+	return snap, nil
 }
 
 // storeEnriched replaces the batch's stg.batch_orders rows, stores its
@@ -355,7 +186,7 @@ func (a *Activities) insertRejected(ctx context.Context, tx pgx.Tx, batchID stri
 func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult, error) {
 	defer heartbeat(ctx)()
 	var res LoadStgResult
-	if err := a.injectedPoison(ctx, a.DB.Stg, "LoadStg", in.Batch.BatchID); err != nil {
+	if err := a.injectedPoison(ctx, a.DB.Stg, LoadStgName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
 	// The producer caps a topic's batches by its limit once it has read it.

@@ -385,82 +385,76 @@ func isNumber(s string) bool {
 }
 
 // Text renders the table for a terminal.
-func (t table) Text() string {
+func (t table) Text() string { return t.render(false) }
+
+// Markdown renders the table as a GitHub Markdown table under a bold title.
+func (t table) Markdown() string { return t.render(true) }
+
+// render writes the title, the head, a rule, the rows and the notes, as
+// aligned text or as Markdown (md).
+func (t table) render(md bool) string {
 	width := make([]int, len(t.Head))
-	grid := append([][]string{t.Head}, t.Rows...)
-	for _, row := range grid {
-		for i, c := range row {
-			if i < len(width) {
-				width[i] = max(width[i], utf8.RuneCountInString(c))
-			}
+	for _, row := range append([][]string{t.Head}, t.Rows...) {
+		for i := range min(len(row), len(width)) {
+			width[i] = max(width[i], utf8.RuneCountInString(row[i]))
 		}
 	}
 	var b strings.Builder
-	if t.Title != "" {
-		b.WriteString(t.Title + "\n")
-	}
 	line := func(row []string) {
-		var cells []string
-		for i := range width {
-			c := ""
+		cells := make([]string, len(width))
+		for i := range cells {
 			if i < len(row) {
-				c = row[i]
+				cells[i] = row[i]
 			}
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
-			if t.rightAligned(i) {
-				cells = append(cells, pad+c)
-			} else {
-				cells = append(cells, c+pad)
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cells[i]))
+			switch {
+			case md:
+				cells[i] = strings.ReplaceAll(cells[i], "|", `\|`)
+			case t.rightAligned(i):
+				cells[i] = pad + cells[i]
+			default:
+				cells[i] += pad
 			}
 		}
-		b.WriteString(strings.TrimRight("  "+strings.Join(cells, "  "), " ") + "\n")
+		if md {
+			b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+		} else {
+			b.WriteString(strings.TrimRight("  "+strings.Join(cells, "  "), " ") + "\n")
+		}
+	}
+	rule := make([]string, len(width))
+	for i, w := range width {
+		switch {
+		case !md:
+			rule[i] = strings.Repeat("-", w)
+		case t.rightAligned(i):
+			rule[i] = "---:"
+		default:
+			rule[i] = "---"
+		}
+	}
+	switch {
+	case t.Title == "":
+	case md:
+		b.WriteString("**" + t.Title + "**\n\n")
+	default:
+		b.WriteString(t.Title + "\n")
 	}
 	line(t.Head)
-	var rule []string
-	for _, w := range width {
-		rule = append(rule, strings.Repeat("-", w))
+	if md {
+		b.WriteString("|" + strings.Join(rule, "|") + "|\n")
+	} else {
+		b.WriteString("  " + strings.Join(rule, "  ") + "\n")
 	}
-	b.WriteString("  " + strings.Join(rule, "  ") + "\n")
 	for _, row := range t.Rows {
 		line(row)
 	}
 	for _, n := range t.Notes {
-		b.WriteString("  " + n + "\n")
-	}
-	return b.String()
-}
-
-// Markdown renders the table as a GitHub Markdown table under a bold title.
-func (t table) Markdown() string {
-	var b strings.Builder
-	if t.Title != "" {
-		b.WriteString("**" + t.Title + "**\n\n")
-	}
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-	row := func(cells []string) {
-		out := make([]string, len(t.Head))
-		for i := range out {
-			if i < len(cells) {
-				out[i] = esc(cells[i])
-			}
-		}
-		b.WriteString("| " + strings.Join(out, " | ") + " |\n")
-	}
-	row(t.Head)
-	var align []string
-	for i := range t.Head {
-		if t.rightAligned(i) {
-			align = append(align, "---:")
+		if md {
+			b.WriteString("\n" + n + "\n")
 		} else {
-			align = append(align, "---")
+			b.WriteString("  " + n + "\n")
 		}
-	}
-	b.WriteString("|" + strings.Join(align, "|") + "|\n")
-	for _, r := range t.Rows {
-		row(r)
-	}
-	for _, n := range t.Notes {
-		b.WriteString("\n" + n + "\n")
 	}
 	return b.String()
 }

@@ -138,8 +138,8 @@ func (b *bench) measureDrain(ctx context.Context, spec drainSpec) (DrainResult, 
 		return r, fmt.Errorf("read run histories: %w", err)
 	}
 	r.Breakdown = summarize(loadedRuns(runs, batches), fetchedByRun(batches), true)
-	r.WorkerWarnings, r.WorkerErrors, r.WorkerLogSample = st.worker.logCounts()
-	r.WorkerLog = st.worker.logPath
+	r.WorkerWarnings, r.WorkerErrors, r.WorkerLogSample = st.worker.LogCounts()
+	r.WorkerLog = st.workerLog()
 	return r, nil
 }
 
@@ -246,7 +246,7 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	if err := st.startWorker(ctx); err != nil {
 		return r, err
 	}
-	r.WorkerStartRSSMiB = mustMem(st.worker.pid)
+	r.WorkerStartRSSMiB = mustMem(st.worker.PID)
 	if _, err := starter.Ensure(ctx, b.s.tc, st.cfg); err != nil {
 		return r, err
 	}
@@ -256,7 +256,7 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	defer dds.stop()
 
 	r.BackgroundBusy = b.waitQuiet(ctx)
-	_ = resetPeakRSS(st.worker.pid)
+	_ = resetPeakRSS(st.worker.PID)
 	s0 := st.snapshot(ctx)
 	var sent []sentOrder
 	tick := time.NewTicker(o.steadyEvery)
@@ -302,15 +302,15 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	select {
 	case <-ctx.Done():
 		return r, ctx.Err()
-	case <-st.worker.done:
-		return r, fmt.Errorf("the worker exited during the idle window: %v", st.worker.waitErr)
+	case <-st.worker.Done():
+		return r, fmt.Errorf("the worker exited during the idle window: %v", st.worker.Err())
 	case <-time.After(o.idleWindow):
 	}
 	i1 := st.snapshot(ctx)
 	r.Idle = usage(i0, i1)
 	r.IdleCPUShare = r.Idle.WorkerS / r.Idle.WindowS
 	r.WorkerPeakRSSMiB = float64(i1.workerPeakRSS) / mib
-	r.WorkerEndRSSMiB = mustMem(st.worker.pid)
+	r.WorkerEndRSSMiB = mustMem(st.worker.PID)
 
 	batches, err := st.batches(ctx)
 	if err != nil {
@@ -348,8 +348,8 @@ func (b *bench) measureSteady(ctx context.Context) (SteadyResult, error) {
 	if r.IdleRuns > 0 {
 		r.IdleRunMeanMs = ms(idleWall) / float64(r.IdleRuns)
 	}
-	r.WorkerWarnings, r.WorkerErrors, r.WorkerLogSample = st.worker.logCounts()
-	r.WorkerLog = st.worker.logPath
+	r.WorkerWarnings, r.WorkerErrors, r.WorkerLogSample = st.worker.LogCounts()
+	r.WorkerLog = st.workerLog()
 	return r, nil
 }
 

@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ type Config struct {
 	DataDir     string
 	LogFormat   string
 	LogLevel    string
-	WorkerRoles []string
+	WorkerRoles []Role
 	Demo        bool
 	Sim         Simulator
 	// FaultKill arms a crash for the fault tests (internal/faults); never in production.
@@ -94,7 +95,25 @@ func (t Temporal) UsesTLS() bool {
 }
 
 // TaskQueue names the task queue of a worker role (stg, dds or cdm).
-func (t Temporal) TaskQueue(role string) string { return t.TaskQueuePrefix + "-" + role }
+func (t Temporal) TaskQueue(role Role) string { return t.TaskQueuePrefix + "-" + string(role) }
+
+// Role is a worker role: one layer of the warehouse, with its own task
+// queue (<TASK_QUEUE_PREFIX>-<role>), Temporal worker and PostgreSQL role
+// (db.Role). WORKER_ROLES lists the roles a process runs.
+type Role string
+
+// The worker roles.
+const (
+	RoleStg Role = "stg"
+	RoleDds Role = "dds"
+	RoleCdm Role = "cdm"
+)
+
+// Roles lists every worker role, in the order a batch goes through them.
+var Roles = []Role{RoleStg, RoleDds, RoleCdm}
+
+// Valid tells whether r is one of Roles.
+func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 
 // Pipeline holds the batch and schedule settings.
 type Pipeline struct {
@@ -177,7 +196,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		DataDir:       r.str("DATA_DIR", "data"),
 		LogFormat:     r.str("LOG_FORMAT", "text"),
 		LogLevel:      r.str("LOG_LEVEL", "info"),
-		WorkerRoles:   r.list("WORKER_ROLES", "stg,dds,cdm"),
+		WorkerRoles:   r.roles("WORKER_ROLES", "stg,dds,cdm"),
 		Demo:          r.boolean("ORDERFLOW_DEMO", true),
 		Sim: Simulator{
 			Seed:          int64(r.integer("SIM_SEED", 42)),
@@ -224,8 +243,8 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		r.fail("LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", c.LogLevel))
 	}
 	for _, role := range c.WorkerRoles {
-		if role != "stg" && role != "dds" && role != "cdm" {
-			r.fail("WORKER_ROLES", fmt.Sprintf("unknown role %q (want stg, dds, cdm)", role))
+		if !role.Valid() {
+			r.fail("WORKER_ROLES", fmt.Sprintf("unknown role %q (want %s)", role, joinRoles(Roles, ", ")))
 		}
 	}
 	if len(r.errs) > 0 {
@@ -246,6 +265,23 @@ func (r *reader) str(key, def string) string {
 		return strings.TrimSpace(v)
 	}
 	return def
+}
+
+// roles reads a list of worker roles; Load checks each is Valid.
+func (r *reader) roles(key, def string) []Role {
+	var out []Role
+	for _, s := range r.list(key, def) {
+		out = append(out, Role(s))
+	}
+	return out
+}
+
+func joinRoles(rs []Role, sep string) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, sep)
 }
 
 func (r *reader) list(key, def string) []string {
@@ -358,7 +394,7 @@ func (c Config) Environ() []string {
 		"DATA_DIR":                   c.DataDir,
 		"LOG_FORMAT":                 c.LogFormat,
 		"LOG_LEVEL":                  c.LogLevel,
-		"WORKER_ROLES":               strings.Join(c.WorkerRoles, ","),
+		"WORKER_ROLES":               joinRoles(c.WorkerRoles, ","),
 		"ORDERFLOW_DEMO":             strconv.FormatBool(c.Demo),
 		"SIM_SEED":                   strconv.FormatInt(c.Sim.Seed, 10),
 		"SIM_USERS":                  strconv.Itoa(c.Sim.Users),

@@ -43,7 +43,7 @@ func TestEnvironRoundTrip(t *testing.T) {
 		WorkerStopTimeout: 42 * time.Second}
 	c.Pipeline.BatchSize, c.Pipeline.DrainBatchSize, c.Pipeline.Shards = 7, 70, 3
 	c.LogFormat, c.LogLevel = "json", "debug"
-	c.WorkerRoles = []string{"dds"}
+	c.WorkerRoles = []Role{RoleDds}
 	c.Sim.PerMinute = 2.5
 	c.FaultKill, c.FaultPoison, c.MaxPoison = "LoadStg:before", "LoadStg:0:1", 3
 

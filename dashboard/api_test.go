@@ -1,10 +1,12 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,10 +33,14 @@ func getJSON(t testing.TB, url string, v any) int {
 		t.Errorf("GET %s: Content-Type %q", url, ct)
 	}
 	if v != nil {
-		dec := json.NewDecoder(resp.Body)
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
-			t.Fatalf("GET %s: decode: %v", url, err)
+			t.Fatalf("GET %s: %d %s: decode: %v", url, resp.StatusCode, body, err)
 		}
 	}
 	return resp.StatusCode

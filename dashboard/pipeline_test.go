@@ -18,15 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
-	"go.uber.org/fx"
 
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/health"
 	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/pipeline"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/simulator"
 	"github.com/orderflow/orderflow/starter"
-	"github.com/orderflow/orderflow/workers"
 )
 
 // stack is a running pipeline (real schedule, workflow and workers of every
@@ -43,35 +42,15 @@ type stack struct {
 func startStack(t *testing.T, cfg config.Config) *stack {
 	t.Helper()
 	s := &stack{cfg: cfg}
-	testenv.Migrate(t, cfg.PGDSN) // as the setup Job does: workers only check the schema
-	app := workers.App(cfg, testLogger(), fx.Populate(&s.pool, &s.rdb, &s.kcl, &s.tc))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatalf("start workers: %v", err)
-	}
+	pipeline.Start(t, cfg, testLogger(), &s.pool, &s.rdb, &s.kcl, &s.tc)
 	s.adm = kafkaio.Admin(s.kcl)
-	t.Cleanup(func() {
-		_ = starter.Delete(context.Background(), s.tc, cfg)
-		_ = app.Stop(context.Background())
-	})
 	return s
 }
 
 // waitDrained waits until the group has committed every input record.
 func (s *stack) waitDrained(t *testing.T) health.Report {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		rep, err := health.Take(context.Background(), s.cfg, s.pool, s.adm)
-		if err == nil && rep.TotalLag == 0 {
-			return rep
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not drained after 3 minutes: %v (err %v)", rep, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	return pipeline.Drained(t, s.cfg, s.pool, s.adm, 3*time.Minute)
 }
 
 // pause stops the schedule and waits for the running batch to end, so
@@ -82,24 +61,7 @@ func (s *stack) pause(t *testing.T) {
 	if err := starter.Pause(ctx, s.tc, s.cfg, "dashboard test looks"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		busy := false
-		for _, id := range starter.ScheduleIDs(s.cfg) {
-			d, err := s.tc.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			busy = busy || len(d.Info.RunningWorkflows) > 0
-		}
-		if !busy {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a pipeline run is still running after a minute")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	pipeline.WaitIdle(t, s.tc, s.cfg, time.Minute)
 }
 
 func (s *stack) resume(t *testing.T) {
@@ -125,25 +87,11 @@ func TestPipelineTagsAPIAndDashboard(t *testing.T) {
 	cfg.Pipeline.BatchSize = 100
 	cfg.Pipeline.DrainBatchSize = 1000
 
-	seed := time.Now().UnixNano()
-	t.Logf("simulator seed %d", seed)
-	w := simulator.NewWorld(simulator.Options{Seed: seed, Users: 150, Restaurants: 5, End: time.Now().UTC()})
-	msgs := w.History(2000)
-	want := w.Expect(msgs)
+	w, msgs, want := pipeline.Generate(t, simulator.Options{Users: 150, Restaurants: 5, End: time.Now().UTC()}, 2000)
 
 	s := startStack(t, cfg)
-	if err := w.SaveRefData(ctx, s.rdb); err != nil {
-		t.Fatal(err)
-	}
-	if err := simulator.Produce(ctx, s.kcl, cfg.Kafka.InputTopic, msgs, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := starter.Ensure(ctx, s.tc, cfg); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	rep := s.waitDrained(t)
-	t.Logf("drained %d messages in %s: %v", len(msgs), time.Since(start).Round(time.Millisecond), rep)
+	pipeline.Feed(t, cfg, s.rdb, s.kcl, s.tc, w, msgs)
+	s.waitDrained(t)
 
 	// A rule on one product (by source id) next to the seeded ones: the
 	// product most ordered by one user, at that count.

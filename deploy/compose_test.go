@@ -299,7 +299,7 @@ func TestComposeFile(t *testing.T) {
 		}
 		if strings.HasPrefix(name, "worker-") {
 			role := strings.TrimPrefix(name, "worker-")
-			if !slices.Equal(cfg.WorkerRoles, []string{role}) {
+			if !slices.Equal(cfg.WorkerRoles, []config.Role{config.Role(role)}) {
 				t.Errorf("%s: WORKER_ROLES=%q, want %s", name, env["WORKER_ROLES"], role)
 			}
 			if host := hostOf(cfg.HealthAddr); host != "0.0.0.0" {

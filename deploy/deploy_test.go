@@ -1144,8 +1144,8 @@ func TestProductionOverlay(t *testing.T) {
 			t.Errorf("ScaledObject %s: authenticationRef %+v, want TriggerAuthentication %s", so.Metadata.Name, tr.AuthenticationRef, ta.Metadata.Name)
 		}
 		md := tr.Metadata
-		if md["taskQueue"] != cfg.Temporal.TaskQueue(role) {
-			t.Errorf("ScaledObject %s: taskQueue %q, want %q", so.Metadata.Name, md["taskQueue"], cfg.Temporal.TaskQueue(role))
+		if md["taskQueue"] != cfg.Temporal.TaskQueue(config.Role(role)) {
+			t.Errorf("ScaledObject %s: taskQueue %q, want %q", so.Metadata.Name, md["taskQueue"], cfg.Temporal.TaskQueue(config.Role(role)))
 		}
 		if md["namespace"] != cfg.Temporal.Namespace {
 			t.Errorf("ScaledObject %s: Temporal namespace %q, want TEMPORAL_NAMESPACE %q", so.Metadata.Name, md["namespace"], cfg.Temporal.Namespace)

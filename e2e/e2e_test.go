@@ -15,16 +15,15 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
-	"go.uber.org/fx"
 
 	"github.com/orderflow/orderflow/activities"
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/health"
 	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/pipeline"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/simulator"
 	"github.com/orderflow/orderflow/starter"
-	"github.com/orderflow/orderflow/workers"
 )
 
 // ns is the spec's namespace, written out here so the test does not borrow
@@ -46,35 +45,14 @@ type stack struct {
 func startStack(t *testing.T, cfg config.Config) *stack {
 	t.Helper()
 	s := &stack{cfg: cfg}
-	testenv.Migrate(t, cfg.PGDSN) // as the setup Job does: workers only check the schema
-	app := workers.App(cfg, testLogger(t), fx.Populate(&s.pool, &s.rdb, &s.kcl, &s.tc, &s.acts))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatalf("start workers: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = starter.Delete(context.Background(), s.tc, cfg)
-		_ = app.Stop(context.Background())
-	})
+	pipeline.Start(t, cfg, testLogger(t), &s.pool, &s.rdb, &s.kcl, &s.tc, &s.acts)
 	return s
 }
 
 // waitDrained waits until the group has committed every record of the input topic.
 func (s *stack) waitDrained(t *testing.T, timeout time.Duration) health.Report {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	adm := kafkaio.Admin(s.kcl)
-	for {
-		rep, err := health.Take(context.Background(), s.cfg, s.pool, adm)
-		if err == nil && rep.TotalLag == 0 {
-			return rep
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not drained after %s: %v (err %v)", timeout, rep, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	return pipeline.Drained(t, s.cfg, s.pool, kafkaio.Admin(s.kcl), timeout)
 }
 
 func TestPipelineEndToEnd(t *testing.T) {
@@ -84,25 +62,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 	cfg.Pipeline.DrainBatchSize = 1000
 	ctx := context.Background()
 
-	seed := time.Now().UnixNano()
-	t.Logf("simulator seed %d", seed)
-	w := simulator.NewWorld(simulator.Options{Seed: seed, Users: 300, Restaurants: 5, End: time.Now().UTC()})
-	msgs := w.History(3000)
-	want := w.Expect(msgs)
+	w, msgs, want := pipeline.Generate(t, simulator.Options{Users: 300, Restaurants: 5, End: time.Now().UTC()}, 3000)
 
 	s := startStack(t, cfg)
-	if err := w.SaveRefData(ctx, s.rdb); err != nil {
-		t.Fatal(err)
-	}
-	if err := simulator.Produce(ctx, s.kcl, cfg.Kafka.InputTopic, msgs, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := starter.Ensure(ctx, s.tc, cfg); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	rep := s.waitDrained(t, 4*time.Minute)
-	t.Logf("drained %d messages in %s: %v", len(msgs), time.Since(start).Round(time.Millisecond), rep)
+	pipeline.Feed(t, cfg, s.rdb, s.kcl, s.tc, w, msgs)
+	s.waitDrained(t, 4*time.Minute)
 
 	saveHistory(t, s)
 	checkMarts(t, s, want)
@@ -150,22 +114,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 func waitNoRunning(t *testing.T, s *stack) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		busy := false
-		for _, id := range starter.ScheduleIDs(s.cfg) {
-			d, err := s.tc.ScheduleClient().GetHandle(context.Background(), id).Describe(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			busy = busy || len(d.Info.RunningWorkflows) > 0
-		}
-		if !busy {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatal("a pipeline run is still running after a minute")
+	pipeline.WaitIdle(t, s.tc, s.cfg, time.Minute)
 }
 
 // checkMarts compares every mart row with the oracle: counts, names, and no

@@ -39,7 +39,7 @@ func TestWorkerKilledAtEveryStep(t *testing.T) {
 				doomed.FaultKill = fmt.Sprintf("%s:%s", step, when)
 				first := startWorker(t, doomed)
 				s.schedule(t)
-				if !first.killedBySIGKILL(90 * time.Second) {
+				if !first.KilledBySIGKILL(90 * time.Second) {
 					t.Fatalf("the worker armed with %s did not die by SIGKILL", doomed.FaultKill)
 				}
 				startWorker(t, cfg)

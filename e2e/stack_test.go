@@ -2,10 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +11,8 @@ import (
 
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/testenv/pipeline"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/simulator"
 	"github.com/orderflow/orderflow/starter"
@@ -55,83 +53,23 @@ func observer(t *testing.T, cfg config.Config) *stack {
 	return s
 }
 
-// workerProc is `orderflow worker` running as a child process.
-type workerProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
 // startWorker runs every role in a child process with cfg's settings and
 // env (KEY=value, e.g. a fault hook) on top.
-func startWorker(t *testing.T, cfg config.Config, env ...string) *workerProc {
+func startWorker(t *testing.T, cfg config.Config, env ...string) *testenv.WorkerProc {
 	t.Helper()
-	cmd := exec.Command(workerBin, "worker")
-	cmd.Env = append(os.Environ(), cfg.Environ()...)
-	cmd.Env = append(cmd.Env, "LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &workerProc{cmd: cmd, done: make(chan struct{})}
-	go func() { w.err = cmd.Wait(); close(w.done) }()
-	t.Cleanup(func() { w.stop() })
-	return w
-}
-
-// stop asks the worker to stop and waits for it.
-func (w *workerProc) stop() {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.done:
-	case <-time.After(15 * time.Second):
-		_ = w.cmd.Process.Kill()
-		<-w.done
-	}
-}
-
-// killedBySIGKILL waits up to timeout for the worker to die and reports whether SIGKILL ended it.
-func (w *workerProc) killedBySIGKILL(timeout time.Duration) bool {
-	select {
-	case <-w.done:
-	case <-time.After(timeout):
-		return false
-	}
-	ws, ok := w.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-}
-
-// testWriter sends a child's output to the test log (shown on failure or -v).
-type testWriter struct{ t *testing.T }
-
-var logMu sync.Mutex
-
-func (w testWriter) Write(p []byte) (int, error) {
-	logMu.Lock()
-	defer logMu.Unlock()
-	w.t.Logf("worker: %s", p)
-	return len(p), nil
+	return testenv.Worker(t, workerBin, cfg, env...)
 }
 
 // generate makes a world and n orders of history with a fresh seed, saves
 // the reference data and produces the messages.
 func generate(t *testing.T, s *stack, n int) (*simulator.World, []simulator.Message, simulator.Expected) {
 	t.Helper()
-	seed := time.Now().UnixNano()
-	t.Logf("simulator seed %d", seed)
-	w := simulator.NewWorld(simulator.Options{Seed: seed, Users: 200, Restaurants: 4, End: time.Now().UTC()})
-	msgs := w.History(n)
+	w, msgs, want := pipeline.Generate(t, simulator.Options{Users: 200, Restaurants: 4, End: time.Now().UTC()}, n)
 	if err := w.SaveRefData(context.Background(), s.rdb); err != nil {
 		t.Fatal(err)
 	}
 	produce(t, s.kcl, s.cfg.Kafka.InputTopic, msgs)
-	return w, msgs, w.Expect(msgs)
+	return w, msgs, want
 }
 
 func produce(t *testing.T, cl *kgo.Client, topic string, msgs []simulator.Message) {

@@ -14,6 +14,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 
 	"github.com/orderflow/orderflow/internal/faults"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/starter"
 )
 
@@ -44,7 +45,7 @@ func TestWorkerStopIsGraceful(t *testing.T) {
 	}
 
 	sent := time.Now()
-	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := w.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// While it drains the worker is alive and not ready.
@@ -53,13 +54,13 @@ func TestWorkerStopIsGraceful(t *testing.T) {
 	}
 	limit := cfg.Temporal.WorkerStopTimeout + 5*time.Second
 	select {
-	case <-w.done:
+	case <-w.Done():
 	case <-time.After(limit):
 		t.Fatalf("the worker did not exit within %s of SIGTERM (WORKER_STOP_TIMEOUT %s)", limit, cfg.Temporal.WorkerStopTimeout)
 	}
 	took := time.Since(sent)
-	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("the worker exited with %v after SIGTERM, want status 0", w.cmd.ProcessState)
+	if code := w.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("the worker exited with %v after SIGTERM, want status 0", w.Cmd.ProcessState)
 	}
 	t.Logf("the worker exited 0 %s after SIGTERM", took.Round(10*time.Millisecond))
 
@@ -93,16 +94,16 @@ func TestWorkerStopTimeoutZeroCancels(t *testing.T) {
 		_ = s.tc.TerminateWorkflow(context.Background(), run.wfID, "", "test over")
 	})
 	sent := time.Now()
-	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := w.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-w.done:
+	case <-w.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the worker did not exit within 10 s of SIGTERM")
 	}
-	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("the worker exited with %v after SIGTERM, want status 0", w.cmd.ProcessState)
+	if code := w.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the worker exited with %v after SIGTERM, want status 0", w.Cmd.ProcessState)
 	}
 	if took := time.Since(sent); took >= slowDelay {
 		t.Errorf("the worker took %s to exit, as long as the slow activity: it was not cancelled", took)
@@ -252,12 +253,12 @@ func waitActivityOutcome(t *testing.T, s *stack, run activityRun, timeout time.D
 
 // readyzUntilExit asks the worker's /readyz until it answers 503 or the
 // worker exits, and returns the last answer (0 when none came).
-func readyzUntilExit(addr string, w *workerProc) (int, string) {
+func readyzUntilExit(addr string, w *testenv.WorkerProc) (int, string) {
 	cl := &http.Client{Timeout: 2 * time.Second}
 	code, body := 0, ""
 	for {
 		select {
-		case <-w.done:
+		case <-w.Done():
 			return code, body
 		default:
 		}

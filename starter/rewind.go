@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/workflows"
 )
 
 // RewindNote is the note of a schedule paused by `orderflow rewind -pause`.
@@ -96,7 +97,7 @@ func States(ctx context.Context, c client.Client, cfg config.Config) ([]ShardSta
 // whose id starts with prefix. The store is eventually consistent: it backs
 // up the schedule's own list of running workflows.
 func listRunning(ctx context.Context, c client.Client, prefix string) ([]string, error) {
-	q := fmt.Sprintf("WorkflowType = 'Pipeline' AND ExecutionStatus = 'Running' AND WorkflowId STARTS_WITH '%s'", strings.ReplaceAll(prefix, "'", "\\'"))
+	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND WorkflowId STARTS_WITH '%s'", workflows.PipelineName, strings.ReplaceAll(prefix, "'", "\\'"))
 	var ids []string
 	var token []byte
 	for {

@@ -44,9 +44,9 @@ func Input(cfg config.Config, shard int) workflows.PipelineInput {
 		Interval:         cfg.Pipeline.ScheduleInterval,
 		CatchupWindow:    CatchupWindow(cfg),
 		Queues: workflows.Queues{
-			Stg: cfg.Temporal.TaskQueue("stg"),
-			Dds: cfg.Temporal.TaskQueue("dds"),
-			Cdm: cfg.Temporal.TaskQueue("cdm"),
+			Stg: cfg.Temporal.TaskQueue(config.RoleStg),
+			Dds: cfg.Temporal.TaskQueue(config.RoleDds),
+			Cdm: cfg.Temporal.TaskQueue(config.RoleCdm),
 		},
 	}
 }
@@ -60,9 +60,9 @@ func schedule(cfg config.Config, shard int, in workflows.PipelineInput) (client.
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.Pipeline.ScheduleInterval}}}
 	action := &client.ScheduleWorkflowAction{
 		ID:                 ScheduleID(cfg, shard),
-		Workflow:           "Pipeline",
+		Workflow:           workflows.PipelineName,
 		Args:               []any{in},
-		TaskQueue:          cfg.Temporal.TaskQueue("stg"),
+		TaskQueue:          cfg.Temporal.TaskQueue(config.RoleStg),
 		WorkflowRunTimeout: cfg.Pipeline.RunTimeout,
 		// The whole chain of a drain (continue-as-new) ends within this.
 		WorkflowExecutionTimeout: 6 * cfg.Pipeline.RunTimeout,

@@ -29,16 +29,16 @@ func VerifyScheduleID(cfg config.Config) string { return cfg.Pipeline.ScheduleID
 
 // VerifyInput is the Verify workflow's input: RunVerify runs on the dds queue.
 func VerifyInput(cfg config.Config) workflows.VerifyInput {
-	return workflows.VerifyInput{Queue: cfg.Temporal.TaskQueue("dds"), HeartbeatTimeout: cfg.Pipeline.HeartbeatTimeout}
+	return workflows.VerifyInput{Queue: cfg.Temporal.TaskQueue(config.RoleDds), HeartbeatTimeout: cfg.Pipeline.HeartbeatTimeout}
 }
 
 func verifySchedule(cfg config.Config) (client.ScheduleSpec, *client.ScheduleWorkflowAction) {
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: VerifyEvery, Offset: VerifyAt}}}
 	action := &client.ScheduleWorkflowAction{
 		ID:                       VerifyScheduleID(cfg),
-		Workflow:                 "Verify",
+		Workflow:                 workflows.VerifyName,
 		Args:                     []any{VerifyInput(cfg)},
-		TaskQueue:                cfg.Temporal.TaskQueue("dds"),
+		TaskQueue:                cfg.Temporal.TaskQueue(config.RoleDds),
 		WorkflowExecutionTimeout: verifyTimeout,
 	}
 	return spec, action

@@ -8,12 +8,11 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/orderflow/orderflow/activities"
+	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/workflows"
@@ -58,8 +57,8 @@ func TestVerifySchedule(t *testing.T) {
 		t.Errorf("overlap %v, want skip", d.Schedule.Policy.Overlap)
 	}
 	act, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || act.Workflow != "Verify" || act.TaskQueue != cfg.Temporal.TaskQueue("dds") {
-		t.Errorf("action %+v, want workflow Verify on %s", d.Schedule.Action, cfg.Temporal.TaskQueue("dds"))
+	if !ok || act.Workflow != workflows.VerifyName || act.TaskQueue != cfg.Temporal.TaskQueue(config.RoleDds) {
+		t.Errorf("action %+v, want workflow %s on %s", d.Schedule.Action, workflows.VerifyName, cfg.Temporal.TaskQueue(config.RoleDds))
 	}
 
 	// Paused by an operator, ensured again: still paused.
@@ -83,9 +82,9 @@ func TestVerifySchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &activities.Activities{Cfg: cfg, DB: activities.Pools{Dds: pool}}
-	w := worker.New(tc, cfg.Temporal.TaskQueue("dds"), worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.Verify, workflow.RegisterOptions{Name: "Verify"})
-	w.RegisterActivityWithOptions(a.RunVerify, activity.RegisterOptions{Name: "RunVerify"})
+	w := worker.New(tc, cfg.Temporal.TaskQueue(config.RoleDds), worker.Options{})
+	w.RegisterWorkflow(workflows.Verify)
+	w.RegisterActivity(a.RunVerify)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,17 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -123,17 +122,17 @@ func NewPools(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool) (activitie
 		p := pool
 		if cfg.PGSetRole {
 			var err error
-			if p, err = db.OpenAs(context.Background(), cfg.PGDSN, db.Role(role)); err != nil {
+			if p, err = db.OpenAs(context.Background(), cfg.PGDSN, db.Role(string(role))); err != nil {
 				return ps, err
 			}
 			lc.Append(fx.StopHook(p.Close))
 		}
 		switch role {
-		case "stg":
+		case config.RoleStg:
 			ps.Stg = p
-		case "dds":
+		case config.RoleDds:
 			ps.Dds = p
-		case "cdm":
+		case config.RoleCdm:
 			ps.Cdm = p
 		}
 	}
@@ -203,15 +202,44 @@ func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, 
 	}, nil
 }
 
-// roleActivities lists which activities each role runs.
-func roleActivities(a *activities.Activities) map[string]map[string]any {
-	return map[string]map[string]any{
-		"stg": {"FetchBatch": a.FetchBatch, "EnrichViaRedis": a.EnrichViaRedis, "LoadStg": a.LoadStg, "CommitOffsets": a.CommitOffsets,
-			"SplitBatch": a.SplitBatch, "StorePoison": a.StorePoison, "RecordFailure": a.RecordFailure,
-			"FetchSlice": a.FetchSlice, "FinishSlice": a.FinishSlice},
-		"dds": {"LoadDdsVault": a.LoadDdsVault, "EmitCounters": a.EmitCounters, "RetractPoison": a.RetractPoison,
-			"RunVerify": a.RunVerify},
-		"cdm": {"UpsertCdm": a.UpsertCdm},
+// roleActivities lists which activities each role runs: the methods
+// themselves, which the SDK names after the method (a.FetchBatch is
+// "FetchBatch", activities.FetchBatchName).
+func roleActivities(a *activities.Activities) map[config.Role][]any {
+	return map[config.Role][]any{
+		config.RoleStg: {a.FetchBatch, a.EnrichViaRedis, a.LoadStg, a.CommitOffsets,
+			a.SplitBatch, a.StorePoison, a.RecordFailure,
+			a.FetchSlice, a.FinishSlice},
+		config.RoleDds: {a.LoadDdsVault, a.EmitCounters, a.RetractPoison,
+			a.RunVerify},
+		config.RoleCdm: {a.UpsertCdm},
+	}
+}
+
+// roleWorkflows lists which workflows each role runs: the functions, which
+// the SDK names after the function (workflows.PipelineName, VerifyName).
+// The daily check (SPEC 14) runs where it reads: the vault's worker.
+func roleWorkflows() map[config.Role][]any {
+	return map[config.Role][]any{
+		config.RoleStg: {workflows.Pipeline},
+		config.RoleDds: {workflows.Verify},
+	}
+}
+
+// registry is what a role's worker registers; worker.Worker and the SDK's
+// test environments both are one.
+type registry interface {
+	RegisterWorkflow(w any)
+	RegisterActivity(a any)
+}
+
+// registerRole registers role's workflows and activities on r.
+func registerRole(r registry, role config.Role, a *activities.Activities) {
+	for _, wf := range roleWorkflows()[role] {
+		r.RegisterWorkflow(wf)
+	}
+	for _, fn := range roleActivities(a)[role] {
+		r.RegisterActivity(fn)
 	}
 }
 
@@ -229,6 +257,9 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 	if err != nil {
 		return err
 	}
+	if kill != nil && !slices.Contains(activities.Names, kill.Activity) {
+		return fmt.Errorf("%s: no activity is named %q", faults.EnvKill, kill.Activity)
+	}
 	if kill != nil {
 		log.Warn("fault injection armed: this worker will kill itself", "activity", kill.Activity, "after", kill.After)
 		opts.Interceptors = append(opts.Interceptors, kill.Interceptor())
@@ -237,29 +268,23 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 	if err != nil {
 		return err
 	}
+	if slow != nil && !slices.Contains(activities.Names, slow.Activity) {
+		return fmt.Errorf("%s: no activity is named %q", faults.EnvSlow, slow.Activity)
+	}
 	if slow != nil {
 		log.Warn("fault injection armed: an activity of this worker will be slow", "activity", slow.Activity, "delay", slow.Delay)
 		opts.Interceptors = append(opts.Interceptors, slow.Interceptor())
 	}
-	byRole := roleActivities(a)
 	type roleWorker struct {
-		role, queue string
-		w           worker.Worker
+		role  config.Role
+		queue string
+		w     worker.Worker
 	}
 	var ws []roleWorker
 	for _, role := range cfg.WorkerRoles {
 		queue := cfg.Temporal.TaskQueue(role)
 		w := worker.New(c, queue, opts)
-		for name, fn := range byRole[role] {
-			w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
-		}
-		if role == "stg" {
-			w.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: "Pipeline"})
-		}
-		if role == "dds" {
-			// The daily check (SPEC 14) runs where it reads: the vault's worker.
-			w.RegisterWorkflowWithOptions(workflows.Verify, workflow.RegisterOptions{Name: "Verify"})
-		}
+		registerRole(w, role, a)
 		ws = append(ws, roleWorker{role, queue, w})
 	}
 	stopAll := func(ws []roleWorker) {

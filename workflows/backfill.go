@@ -119,7 +119,7 @@ func backfill(ctx workflow.Context, in PipelineInput, s BackfillSlice) (res Pipe
 	res.BatchID, res.Mode, res.SliceFrom, res.SliceTo = batch.BatchID, ModeBackfill, s.From, s.To
 	markBackfill(ctx, in, s)
 	p := newPlan(ctx, in)
-	step := "FetchSlice"
+	step := activities.FetchSliceName
 	defer func() {
 		if err != nil && !workflow.IsContinueAsNewError(err) {
 			p.recordFailure(ctx, batch, step, err)
@@ -147,7 +147,7 @@ func backfill(ctx workflow.Context, in PipelineInput, s BackfillSlice) (res Pipe
 			}
 			res.Poisoned, res.Parts = iso.poisoned, iso.parts
 		}
-		step = "FinishSlice"
+		step = activities.FinishSliceName
 		if err := workflow.ExecuteActivity(p.stg, a.FinishSlice, activities.BatchInput{Batch: batch}).Get(ctx, nil); err != nil {
 			return res, err
 		}

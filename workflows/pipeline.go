@@ -102,6 +102,11 @@ func activityOptions(queue string, heartbeat time.Duration) workflow.ActivityOpt
 	}
 }
 
+// PipelineName is the name Temporal knows Pipeline by (the workers
+// register the function, and the SDK names it after it): the schedules
+// start it by this name.
+const PipelineName = "Pipeline"
+
 // Pipeline moves one batch: FetchBatch → EnrichViaRedis → LoadStg →
 // LoadDdsVault → EmitCounters → UpsertCdm → CommitOffsets. The offsets are
 // committed only after every layer stored the batch; a failed run commits
@@ -129,7 +134,7 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (res PipelineResult, err e
 		limit = in.DrainBatchSize
 	}
 	p := newPlan(ctx, in)
-	step := "FetchBatch"
+	step := activities.FetchBatchName
 	defer func() {
 		if err != nil && !workflow.IsContinueAsNewError(err) {
 			p.recordFailure(ctx, batch, step, err)
@@ -158,7 +163,7 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (res PipelineResult, err e
 	}
 	// An idle run commits the same positions anyway, so a group that stays
 	// idle longer than the broker's offsets retention keeps its offsets.
-	step = "CommitOffsets"
+	step = activities.CommitOffsetsName
 	if err := workflow.ExecuteActivity(p.stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil); err != nil {
 		return res, err
 	}
@@ -203,11 +208,11 @@ func newPlan(ctx workflow.Context, in PipelineInput) *plan {
 		cdm: workflow.WithActivityOptions(ctx, activityOptions(in.Queues.Cdm, in.HeartbeatTimeout)),
 	}
 	p.steps = []planStep{
-		{"EnrichViaRedis", p.stg, a.EnrichViaRedis},
-		{"LoadStg", p.stg, a.LoadStg},
-		{"LoadDdsVault", p.dds, a.LoadDdsVault},
-		{"EmitCounters", p.dds, a.EmitCounters},
-		{"UpsertCdm", p.cdm, a.UpsertCdm},
+		{activities.EnrichViaRedisName, p.stg, a.EnrichViaRedis},
+		{activities.LoadStgName, p.stg, a.LoadStg},
+		{activities.LoadDdsVaultName, p.dds, a.LoadDdsVault},
+		{activities.EmitCountersName, p.dds, a.EmitCounters},
+		{activities.UpsertCdmName, p.cdm, a.UpsertCdm},
 	}
 	return p
 }

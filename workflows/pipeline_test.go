@@ -26,7 +26,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
 	var a *activities.Activities
-	env.RegisterWorkflowWithOptions(Pipeline, workflow.RegisterOptions{Name: "Pipeline"})
+	env.RegisterWorkflow(Pipeline)
 	env.RegisterActivity(a)
 	return env
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayRecordedHistory replays the history of a real batch (recorded by
@@ -14,7 +13,7 @@ import (
 // versioned change.
 func TestReplayRecordedHistory(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(Pipeline, workflow.RegisterOptions{Name: "Pipeline"})
+	r.RegisterWorkflow(Pipeline) // as the workers do: the history names it "Pipeline"
 	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/pipeline_history.json"); err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,11 @@ func verifyOptions(in VerifyInput) workflow.ActivityOptions {
 	}
 }
 
+// VerifyName is the name Temporal knows Verify by (the workers register
+// the function, and the SDK names it after it): the daily schedule starts
+// it by this name.
+const VerifyName = "Verify"
+
 // Verify recomputes the marts from the vault and compares them with the
 // per-user counters and the marts (one activity, RunVerify, on the dds
 // queue). Mismatches are its result, not a failure: the run fails only when

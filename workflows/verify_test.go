@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/orderflow/orderflow/activities"
 )
@@ -19,22 +18,23 @@ import (
 func newVerifyEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Activities) {
 	t.Helper()
 	env := newEnv(t)
-	env.RegisterWorkflowWithOptions(Verify, workflow.RegisterOptions{Name: "Verify"})
+	env.RegisterWorkflow(Verify)
 	return env, nil
 }
 
 // TestVerifyReportsTheCheck: one RunVerify on the dds queue; its counts are
 // the workflow's result, and mismatches do not fail the run.
 func TestVerifyReportsTheCheck(t *testing.T) {
-	env, a := newVerifyEnv(t)
+	env, _ := newVerifyEnv(t)
 	var queue string
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		queue = info.TaskQueue
 	})
-	env.OnActivity(a.RunVerify, mock.Anything).Return(activities.VerifyResult{
+	// By name, as the schedule starts it and the workflow calls RunVerify.
+	env.OnActivity(activities.RunVerifyName, mock.Anything).Return(activities.VerifyResult{
 		RunID: 7, Mismatches: 3, Differences: 2, Orphans: 1, InFlight: 4, RowsChecked: 12345, DurationMs: 1500,
 	}, nil).Once()
-	env.ExecuteWorkflow(Verify, VerifyInput{Queue: "q-dds"})
+	env.ExecuteWorkflow(VerifyName, VerifyInput{Queue: "q-dds"})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}

@@ -7,11 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
 	"go.uber.org/fx"
 
+	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/dashboard"
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/devstack"
@@ -36,7 +38,7 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := e.cfg
-	cfg.WorkerRoles = []string{"stg", "dds", "cdm"}
+	cfg.WorkerRoles = slices.Clone(config.Roles)
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return err

@@ -10,9 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
 
+	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/starter"
+	"github.com/orderflow/orderflow/workflows"
 )
 
 // TestRewindRefusesWhileBusyAndPausesByItself drives `orderflow rewind`
@@ -155,7 +157,7 @@ func TestRewindRefusesWhileBusyAndPausesByItself(t *testing.T) {
 	// A Pipeline run the schedule does not know of (started by hand with a
 	// schedule-like id) is found through the visibility store.
 	manual := ids[1] + "-by-hand"
-	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: manual, TaskQueue: cfg.Temporal.TaskQueue("stg")}, "Pipeline", starter.Input(cfg, 1)); err != nil {
+	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: manual, TaskQueue: cfg.Temporal.TaskQueue(config.RoleStg)}, workflows.PipelineName, starter.Input(cfg, 1)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), manual, "", "test over") })

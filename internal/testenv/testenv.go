@@ -5,6 +5,11 @@
 // or `make services`); the Temporal dev server needs bin/temporal
 // (`make bin/temporal`).
 //
+// Stack (NewStack) and WorkerProc (StartWorker) return errors rather than
+// take a testing.TB, so that programs (the bench) share them; Config and
+// Worker are their test helpers. Package pipeline adds in-process workers
+// and drain waits for whole-pipeline tests.
+//
 // A package that uses Temporal must call Main from its TestMain so the shared
 // server stops when the tests end:
 //
@@ -62,36 +67,52 @@ func Main(m *testing.M) {
 func Postgres(t testing.TB) string {
 	t.Helper()
 	admin := envOr("ORDERFLOW_TEST_PG_DSN", defaultPGDSN)
-	name := "orderflow_t_" + randomHex(8)
-	dsn, err := withDatabase(admin, name)
-	if err != nil {
-		t.Fatalf("testenv: ORDERFLOW_TEST_PG_DSN: %v", err)
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
+	dsn, name, err := createDatabase(ctx, admin, "orderflow_t_")
 	if err != nil {
-		t.Fatalf("testenv: PostgreSQL at %s is unreachable: %v\n%s", redactDSN(admin), err, servicesHint)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("testenv: create database %s on %s: %v", name, redactDSN(admin), err)
+		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
+		if err := dropDatabase(ctx, admin, name); err != nil {
+			t.Errorf("testenv: %v", err)
 		}
 	})
 	return dsn
+}
+
+// createDatabase creates a database prefix<random hex> on the server admin
+// names and returns its DSN and name.
+func createDatabase(ctx context.Context, admin, prefix string) (dsn, name string, err error) {
+	name = prefix + randomHex(8)
+	if dsn, err = withDatabase(admin, name); err != nil {
+		return "", "", fmt.Errorf("PostgreSQL DSN %s: %w", redactDSN(admin), err)
+	}
+	if err := adminExec(ctx, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return dsn, name, nil
+}
+
+// dropDatabase drops database name (WITH (FORCE)).
+func dropDatabase(ctx context.Context, admin, name string) error {
+	if err := adminExec(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// adminExec runs one statement on the server's maintenance database.
+func adminExec(ctx context.Context, admin, sql string) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL at %s is unreachable: %w\n%s", redactDSN(admin), err, servicesHint)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 // Migrate applies orderflow's migrations to the database dsn names, as
@@ -207,40 +228,24 @@ func stopTemporal() error {
 // health endpoint, a temporary data folder, and a WORKER_STOP_TIMEOUT of 10 s.
 func Config(t testing.TB, partitions int) config.Config {
 	t.Helper()
-	c, err := config.Load(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("testenv: default configuration: %v", err)
-	}
-	if partitions < 1 {
-		partitions = 1
-	}
-	suffix := UniqueSuffix(t)
-	c.PGDSN = Postgres(t)
-	c.Kafka.InputTopic = "order-service_orders-" + suffix
-	c.Kafka.StgTopic = "stg-service-orders-" + suffix
-	c.Kafka.DdsTopic = "dds-service-orders-" + suffix
-	c.Kafka.Brokers = Kafka(t, partitions, c.Kafka.InputTopic, c.Kafka.StgTopic, c.Kafka.DdsTopic)
-	c.Kafka.Group = "orderflow-" + suffix
-	c.Kafka.Partitions = partitions
-	c.Temporal.Address = Temporal(t)
-	c.Temporal.TaskQueuePrefix = "orderflow-" + suffix
-	c.Temporal.WorkerStopTimeout = 10 * time.Second // a test's cleanup need not wait 50 s for an activity
-	c.Pipeline.ScheduleID = "orderflow-pipeline-" + suffix
-	c.Redis.Addr = redisAddr()
-	c.DashboardAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	c.HealthAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	c.DataDir = t.TempDir()
-	return c
+	return NewTestStack(t, func(c *config.Config) {
+		c.Kafka.Partitions = max(partitions, 1)
+		c.Temporal.WorkerStopTimeout = 10 * time.Second // a test's cleanup need not wait 50 s for an activity
+	}).Config
 }
 
-// UniqueSuffix returns a name fragment unique to this call: the test's name,
-// lower-cased with anything but letters and digits turned into '-' and cut to
-// 40 characters, then '-' and 8 random hex digits. It is safe in topic names,
+// UniqueSuffix returns a name fragment unique to this call, from the
+// test's name (Suffix).
+func UniqueSuffix(t testing.TB) string { return Suffix(t.Name()) }
+
+// Suffix returns a name fragment unique to this call: name, lower-cased
+// with anything but letters and digits turned into '-' and cut to 40
+// characters, then '-' and 8 random hex digits. It is safe in topic names,
 // group ids, task queues, schedule ids and Redis keys.
-func UniqueSuffix(t testing.TB) string {
+func Suffix(name string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range strings.ToLower(t.Name()) {
+	for _, r := range strings.ToLower(name) {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
 			b.WriteRune(r)
 			dash = false
@@ -252,7 +257,7 @@ func UniqueSuffix(t testing.TB) string {
 			break
 		}
 	}
-	name := strings.Trim(b.String(), "-")
+	name = strings.Trim(b.String(), "-")
 	if name == "" {
 		name = "test"
 	}
