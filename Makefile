@@ -1,6 +1,6 @@
 # orderflow: local stack, build and tests. GNU make.
 #
-#   make run     everything on this machine (see SPEC 12); Ctrl-C stops it
+#   make run     everything on this machine (see CONTRACT §12); Ctrl-C stops it
 #   make test    make lint (gofmt, vet, workflowcheck, golangci-lint), then every test against real PostgreSQL, Redis, kfake and Temporal
 
 GO ?= go

@@ -1,6 +1,6 @@
 // Package activities holds the pipeline's Temporal activities: one
 // Activities struct carries every dependency, and each method is one step
-// of a batch (SPEC 10). Activities exchange small references (batch id,
+// of a batch (CONTRACT §10). Activities exchange small references (batch id,
 // offset ranges, counts); the batch's rows stay in Kafka and PostgreSQL.
 package activities
 

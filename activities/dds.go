@@ -145,7 +145,7 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 	return rows, err
 }
 
-// userCounters is the message of SPEC 7.
+// userCounters is the message of CONTRACT §7.
 type userCounters struct {
 	UserID     string                   `json:"user_id"`
 	Categories map[string]categoryCount `json:"categories"`
@@ -227,7 +227,7 @@ func (a *Activities) foldAndEmit(ctx context.Context, orders, users []uuid.UUID)
 	return res, nil
 }
 
-// userCounterRecords reads the users' cumulative counters (SPEC 7), one
+// userCounterRecords reads the users' cumulative counters (CONTRACT §7), one
 // dds-service-orders record per user.
 func (a *Activities) userCounterRecords(ctx context.Context, tx pgx.Tx, users []uuid.UUID) ([]*kgo.Record, error) {
 	rows, err := tx.Query(ctx, db.Query("dds_user_counters"), users)

@@ -53,7 +53,7 @@ type rejectedRow struct {
 }
 
 // warnBrokenUsers logs the batch's users whose Redis value is not valid
-// reference JSON: their orders load with a null name (SPEC 3, unknown user),
+// reference JSON: their orders load with a null name (CONTRACT §3, unknown user),
 // and an operator must hear why.
 func (a *Activities) warnBrokenUsers(batchID string, users []string, snap refdata.Snapshot, res *EnrichResult) {
 	var broken []string

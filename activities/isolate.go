@@ -15,7 +15,7 @@ import (
 	"github.com/orderflow/orderflow/vault"
 )
 
-// The safety net (SPEC 9): when a step fails for good with an error that
+// The safety net (CONTRACT §9): when a step fails for good with an error that
 // records can cause, the workflow splits the batch into parts, each under
 // its own batch id (<batch id>/<n>) and load_dt, and moves every part
 // through the steps again; a part of one record that still fails is that

@@ -8,7 +8,7 @@ import (
 	"github.com/orderflow/orderflow/verify"
 )
 
-// VerifyResult is what RunVerify reports (SPEC 14): counts only; the
+// VerifyResult is what RunVerify reports (CONTRACT §14): counts only; the
 // differences themselves are in stg.verify_runs (detail) and in
 // `orderflow verify`.
 type VerifyResult struct {

@@ -1,5 +1,5 @@
 // Package dashboard serves orderflow's web dashboard and its read-only JSON
-// API (SPEC 13) on DASHBOARD_ADDR.
+// API (CONTRACT §13) on DASHBOARD_ADDR.
 //
 // The dashboard is one HTML page rendered on the server: bar charts drawn as
 // inline SVG by html/template, inline CSS, and a few lines of inline script

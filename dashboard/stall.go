@@ -7,7 +7,7 @@ import (
 )
 
 // stallBanner is the red banner at the top of the page while the pipeline
-// is stalled (SPEC 10; the rule is health.Judge). It is read with the rest
+// is stalled (CONTRACT §10; the rule is health.Judge). It is read with the rest
 // of the page, so it goes with the first snapshot after a commit.
 type stallBanner struct {
 	Shard      int

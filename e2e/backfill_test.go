@@ -23,7 +23,7 @@ import (
 	"github.com/orderflow/orderflow/starter"
 )
 
-// TestBackfillAfterRestore is the operator's story of SPEC 10: the warehouse
+// TestBackfillAfterRestore is the operator's story of CONTRACT §10: the warehouse
 // is restored from a backup taken at T1, and a backfill from T1 brings every
 // layer back to what it held, without moving the group's offsets; first
 // with `temporal schedule backfill`, then with `orderflow backfill`. A
@@ -57,7 +57,7 @@ func TestBackfillAfterRestore(t *testing.T) {
 	// feed's second half (their timestamps: the past week). The rest holds
 	// at most one message per order, so its orders load the same versions
 	// whatever the batches' boundaries (a batch keeps one version per order,
-	// SPEC 6), and the vault's history rows can be compared.
+	// CONTRACT §6), and the vault's history rows can be compared.
 	last := map[int64]int{}
 	for i, m := range msgs {
 		if m.ObjectID > 0 {

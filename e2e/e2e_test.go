@@ -268,7 +268,7 @@ func consumeAll(t *testing.T, s *stack, topic string) []*kgo.Record {
 	return recs
 }
 
-// enriched is SPEC 5, decoded strictly by the test.
+// enriched is CONTRACT §5, decoded strictly by the test.
 type enriched struct {
 	ObjectID   int64  `json:"object_id"`
 	ObjectType string `json:"object_type"`

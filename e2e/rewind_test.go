@@ -16,7 +16,7 @@ import (
 	"github.com/orderflow/orderflow/starter"
 )
 
-// TestRewindDuringDrainIsSafe reproduces the race of SPEC 10 ("rewind is
+// TestRewindDuringDrainIsSafe reproduces the race of CONTRACT §10 ("rewind is
 // safe"): `orderflow rewind -offset 0` while a backlog drains used to report
 // success, then the run in flight committed its own range over it. Now a
 // plain rewind refuses (exit 1) and moves nothing, and `rewind -pause`

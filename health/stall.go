@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The stall rule (SPEC 10, "a stalled pipeline is loud"), judged per shard
+// The stall rule (CONTRACT §10, "a stalled pipeline is loud"), judged per shard
 // (shard i owns the input partitions p with p % SHARDS == i):
 //
 //   - runs keep failing: at least StallFailedRuns runs of the shard failed for

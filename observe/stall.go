@@ -11,7 +11,7 @@ import (
 	"github.com/orderflow/orderflow/health"
 )
 
-// The stall alarm (SPEC 10, "a stalled pipeline is loud"; the rule is
+// The stall alarm (CONTRACT §10, "a stalled pipeline is loud"; the rule is
 // health.Judge). The health server sets them at every scrape of /metrics
 // from one query of PostgreSQL and the input lag, so every worker's
 // /metrics tells the same truth, not only the one that committed. When

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The last verification's result (SPEC 14), set by the RunVerify activity
+// The last verification's result (CONTRACT §14), set by the RunVerify activity
 // of the Verify workflow (daily schedule <SCHEDULE_ID>-verify) in the dds
 // worker. They are 0 until a run finishes in this process: read
 // orderflow_verify_last_run_timestamp_seconds first (0: no run yet here).

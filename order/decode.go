@@ -35,7 +35,7 @@ type Item struct {
 	Quantity int
 }
 
-// MaxObjectID is the largest object_id that fits the int columns of SPEC 4 and 6.
+// MaxObjectID is the largest object_id that fits the int columns of CONTRACT §4 and 6.
 const MaxObjectID = math.MaxInt32
 
 // TimeLayout is the timestamp format of the contract: UTC, no zone.
@@ -82,7 +82,7 @@ type wireItem struct {
 // missing sent_dttm. A message that cannot be loaded returns a Rejection
 // whose detail names the offending field: a tombstone (nil, empty, blank or
 // null) is empty_record; a value that is not UTF-8 JSON is malformed_json;
-// one that breaks the strict reading of SPEC 2 (strict.go: exact field
+// one that breaks the strict reading of CONTRACT §2 (strict.go: exact field
 // names, no key twice, no U+0000 or lone surrogate, nesting, numbers) or a
 // rule of the schema is invalid_order. Whatever it accepts, PostgreSQL's JSON
 // operators can read.
@@ -276,7 +276,7 @@ func storableProblem(s string) string {
 	return ""
 }
 
-// orderStatuses are the order statuses of SPEC 2, spelt exactly so.
+// orderStatuses are the order statuses of CONTRACT §2, spelt exactly so.
 var orderStatuses = []string{"OPEN", "COOKING", "DELIVERING", "CLOSED", "CANCELLED"}
 
 func isStatus(s string) bool {

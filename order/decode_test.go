@@ -120,7 +120,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"ignored type with NUL", mutate(t, func(m map[string]any) { m["object_type"] = "pay\x00ment" }), ReasonInvalidOrder, "object_type: contains a NUL"},
 		{"item name missing", mutate(t, func(m map[string]any) { delete(item0(m), "name") }), ReasonInvalidOrder, "order_items[0].name"},
 
-		// Tombstones (SPEC 2): empty_record.
+		// Tombstones (CONTRACT §2): empty_record.
 		{"tombstone nil", nil, ReasonEmptyRecord, "empty (a tombstone)"},
 		{"tombstone null", []byte(`null`), ReasonEmptyRecord, "null (a tombstone)"},
 		{"tombstone null in spaces", []byte(" \n null\t"), ReasonEmptyRecord, "null (a tombstone)"},
@@ -292,7 +292,7 @@ func TestDecodeAccepts(t *testing.T) {
 }
 
 // FuzzDecode: any bytes either decode into an event that satisfies every
-// rule of SPEC 2, or are rejected with a known reason and a UTF-8 detail.
+// rule of CONTRACT §2, or are rejected with a known reason and a UTF-8 detail.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte(good[:200]))
@@ -309,7 +309,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("bad rejection %+v", rej)
 			}
 			// The strict scanner's syntax agrees with encoding/json's, but
-			// for a raw NUL in a string, which SPEC 2 makes invalid_order.
+			// for a raw NUL in a string, which CONTRACT §2 makes invalid_order.
 			trimmed := strings.Trim(string(value), " \t\r\n")
 			empty := trimmed == "" || trimmed == "null"
 			if (rej.Reason == ReasonEmptyRecord) != empty {

@@ -6,7 +6,7 @@ import (
 	"github.com/orderflow/orderflow/refdata"
 )
 
-// Enriched is the message of SPEC 5, published to stg-service-orders.
+// Enriched is the message of CONTRACT §5, published to stg-service-orders.
 type Enriched struct {
 	ObjectID   int64           `json:"object_id"`
 	ObjectType string          `json:"object_type"`

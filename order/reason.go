@@ -1,6 +1,6 @@
-// Package order decodes and validates order events (SPEC 2), enriches them
-// with reference data into the message of SPEC 5, and names the reasons a
-// message can be rejected (SPEC 9).
+// Package order decodes and validates order events (CONTRACT §2), enriches them
+// with reference data into the message of CONTRACT §5, and names the reasons a
+// message can be rejected (CONTRACT §9).
 package order
 
 import (
@@ -11,7 +11,7 @@ import (
 // Reason is why a message could not be loaded; stored in stg.rejected_messages.
 type Reason string
 
-// The reasons of SPEC 9.
+// The reasons of CONTRACT §9.
 const (
 	ReasonMalformedJSON     Reason = "malformed_json"
 	ReasonInvalidOrder      Reason = "invalid_order"

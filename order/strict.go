@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// The strict reading of SPEC 2. encoding/json matches field names
+// The strict reading of CONTRACT §2. encoding/json matches field names
 // case-insensitively, lets the last of two equal keys win and reads \u0000
 // and lone surrogates; PostgreSQL's JSON operators refuse the last two and
 // recurse on nesting. checkStrict makes one pass over a record's value
@@ -442,7 +442,7 @@ func (s *strictScanner) str() (problem string, esc bool, ok bool) {
 			s.i = i + 1
 			return problem, esc, true
 		case c == 0:
-			// Not JSON, strictly, but SPEC 2 names it: a string holding
+			// Not JSON, strictly, but CONTRACT §2 names it: a string holding
 			// U+0000 raw or escaped is invalid_order.
 			if problem == "" {
 				problem = "contains a NUL character (U+0000, which PostgreSQL cannot store)"

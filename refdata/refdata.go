@@ -1,7 +1,7 @@
 // Package refdata reads the reference data (users and restaurants with their
 // menus) that the order-service keeps in Redis, one MGET per batch.
 //
-// Keys are the raw source ids with no prefix; values are JSON strings (SPEC 3).
+// Keys are the raw source ids with no prefix; values are JSON strings (CONTRACT §3).
 package refdata
 
 import (
@@ -112,7 +112,7 @@ func (s *Store) Lookup(ctx context.Context, userIDs, restaurantIDs []string) (Sn
 // from Redis must never stop a batch.
 func clean(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
-// Save writes users and restaurants as SPEC 3 describes, in one pipelined MSET.
+// Save writes users and restaurants as CONTRACT §3 describes, in one pipelined MSET.
 func Save(ctx context.Context, rdb redis.UniversalClient, users []User, restaurants []Restaurant) error {
 	pairs := make([]any, 0, 2*(len(users)+len(restaurants)))
 	for _, u := range users {

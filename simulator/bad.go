@@ -94,7 +94,7 @@ func (w *World) malformed(valid []byte) []byte {
 	}
 }
 
-// invalid breaks one required field of a valid order (SPEC 2).
+// invalid breaks one required field of a valid order (CONTRACT §2).
 func (w *World) invalid(valid []byte) []byte {
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(valid))

@@ -46,7 +46,7 @@ const (
 	// OversizeInputMax is what an oversize record's value stays below, so
 	// that the input topic and its producer take it.
 	OversizeInputMax = 1_000_000
-	// OversizeOutputMin is what an oversize order's enriched message (SPEC 5)
+	// OversizeOutputMin is what an oversize order's enriched message (CONTRACT §5)
 	// exceeds: Kafka's default max.message.bytes, so the output topic
 	// refuses it.
 	OversizeOutputMin = 1_048_588
@@ -62,7 +62,7 @@ const (
 // object_ids) mixed with at least hostile hostile records, the kinds of
 // HostileKinds dealt out in turn (at most MaxOversize KindOversize; without
 // valid orders, none of the version kinds). Every message says what must
-// become of it: WantReason "" (loads) or the SPEC 9 reason (HostileReason),
+// become of it: WantReason "" (loads) or the CONTRACT §9 reason (HostileReason),
 // so Expect handles the mix.
 //
 //   - KindTombstone: Tombstone set, nil Value; KindEmptyValue: a zero-length
@@ -336,7 +336,7 @@ func (w *World) oversize(from, to time.Time) Message {
 	return Message{Value: v, ObjectID: id}
 }
 
-// enrichedJSON is the enriched message (SPEC 5) of a valid order event from
+// enrichedJSON is the enriched message (CONTRACT §5) of a valid order event from
 // the World's reference data, encoded as compact JSON. It panics on an event
 // it cannot enrich.
 func (w *World) enrichedJSON(value []byte) []byte {

@@ -16,7 +16,7 @@ import (
 	"github.com/orderflow/orderflow/refdata"
 )
 
-// The reasons here are the pipeline's (SPEC 9).
+// The reasons here are the pipeline's (CONTRACT §9).
 func TestReasonsMatchOrder(t *testing.T) {
 	for mine, theirs := range map[string]order.Reason{
 		ReasonMalformedJSON: order.ReasonMalformedJSON, ReasonInvalidOrder: order.ReasonInvalidOrder,
@@ -34,7 +34,7 @@ func TestReasonsMatchOrder(t *testing.T) {
 			t.Errorf("no reason for hostile kind %s", k)
 		}
 		if r != "" && !slices.Contains(order.Reasons, order.Reason(r)) {
-			t.Errorf("kind %s: %q is not a SPEC 9 reason", k, r)
+			t.Errorf("kind %s: %q is not a CONTRACT §9 reason", k, r)
 		}
 	}
 }

@@ -23,7 +23,7 @@ const (
 	KindIgnoredType       Kind = "ignored_object_type" // object_type "payment"
 	KindEscaped           Kind = "escaped"             // ASCII-only JSON, names \uXXXX-escaped; loads normally
 
-	// Owner changes (SPEC 2): a newer version of an order (greater
+	// Owner changes (CONTRACT §2): a newer version of an order (greater
 	// update_ts) names another user, restaurant or item list. They load, and
 	// the counters follow the current version.
 	KindUserChange       Kind = "user_change"       // same order, another user
@@ -45,7 +45,7 @@ const (
 	KindBadStatus      Kind = "bad_status"       // "closed", "LOST": invalid_order
 )
 
-// Reasons a rejected message must be stored with (SPEC 9).
+// Reasons a rejected message must be stored with (CONTRACT §9).
 const (
 	ReasonMalformedJSON     = "malformed_json"
 	ReasonInvalidOrder      = "invalid_order"
@@ -67,7 +67,7 @@ type Message struct {
 	Timestamp  time.Time // the Kafka record timestamp to use
 	Kind       Kind
 	ObjectID   int64  // 0 when the pipeline cannot read one (malformed JSON, tombstone, object_id misspelt or mistyped)
-	WantReason string // "" for loadable messages, else the SPEC 9 reason the pipeline must store
+	WantReason string // "" for loadable messages, else the CONTRACT §9 reason the pipeline must store
 }
 
 // Shares of History(n), relative to n. The treatments apply to distinct

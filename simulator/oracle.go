@@ -56,7 +56,7 @@ type oracleOrder struct {
 // A message is loadable when its WantReason is empty; the current version of
 // an order is its loadable version with the greatest update_ts, ties going to
 // the later message, whatever the order of arrival. The current version alone
-// decides the order's user, restaurant, items and status (SPEC 2); the
+// decides the order's user, restaurant, items and status (CONTRACT §2); the
 // counters count it once, for its user. Names and categories come from the
 // World's menus.
 // Counters of 0 are omitted. Expect panics on a loadable message it cannot
@@ -131,7 +131,7 @@ func (w *World) Expect(msgs []Message) Expected {
 	return e
 }
 
-// parseTS reads a SPEC 2 timestamp: "YYYY-MM-DD HH:MM:SS" or RFC 3339.
+// parseTS reads a CONTRACT §2 timestamp: "YYYY-MM-DD HH:MM:SS" or RFC 3339.
 func parseTS(s string) (time.Time, error) {
 	if t, err := time.Parse(tsLayout, s); err == nil {
 		return t, nil

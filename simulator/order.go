@@ -17,7 +17,7 @@ const (
 	StatusCancelled = "CANCELLED"
 )
 
-// The wire format of an order event (SPEC 2), fields in the spec's order.
+// The wire format of an order event (CONTRACT §2), fields in the spec's order.
 type (
 	wireOrder struct {
 		ObjectID   int64       `json:"object_id"`

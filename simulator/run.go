@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// SaveRefData writes the World's users and restaurants to Redis (SPEC 3). The
+// SaveRefData writes the World's users and restaurants to Redis (CONTRACT §3). The
 // deliberately missing restaurant and the unknown users are never written.
 func (w *World) SaveRefData(ctx context.Context, rdb redis.UniversalClient) error {
 	return refdata.Save(ctx, rdb, w.Users, w.Restaurants)

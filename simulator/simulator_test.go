@@ -32,7 +32,7 @@ type decoded struct {
 	updateTS   time.Time
 }
 
-// checkOrder validates an order event against SPEC 2 and the world's menus.
+// checkOrder validates an order event against CONTRACT §2 and the world's menus.
 func checkOrder(w *World, b []byte) (decoded, error) {
 	var d decoded
 	if !utf8.Valid(b) {

@@ -1,5 +1,5 @@
 // Package simulator imitates the order-service of a food-delivery app: it
-// writes users and restaurants to Redis and produces order events (SPEC 2) to
+// writes users and restaurants to Redis and produces order events (CONTRACT §2) to
 // Kafka, with the re-sends, status changes, owner changes (a newer version
 // with another user, restaurant or items) and bad messages a real source
 // produces. Hostile mixes valid orders with hostile records (tombstones,

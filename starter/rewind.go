@@ -21,7 +21,7 @@ import (
 const RewindNote = "paused by orderflow rewind"
 
 // ShardState is one shard's schedule and its Pipeline runs in flight, as
-// the rewind command sees them (SPEC 10: rewind is safe).
+// the rewind command sees them (CONTRACT §10: rewind is safe).
 type ShardState struct {
 	ScheduleID string
 	Exists     bool // false: no such schedule (never created, or deleted)

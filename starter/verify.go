@@ -15,7 +15,7 @@ import (
 	"github.com/orderflow/orderflow/workflows"
 )
 
-// The daily verification (SPEC 14): every day at VerifyAt past midnight UTC.
+// The daily verification (CONTRACT §14): every day at VerifyAt past midnight UTC.
 const (
 	VerifyEvery = 24 * time.Hour
 	VerifyAt    = 3 * time.Hour
@@ -57,7 +57,7 @@ func ensureVerify(ctx context.Context, c client.Client, cfg config.Config) error
 		Action:        action,
 		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		CatchupWindow: catchup,
-		Note:          "orderflow daily verification (SPEC 14), created by starter",
+		Note:          "orderflow daily verification (CONTRACT §14), created by starter",
 	})
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		err = sc.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{

@@ -1,4 +1,4 @@
-// Package vault derives the Data Vault's keys (SPEC 6): hub keys, link keys
+// Package vault derives the Data Vault's keys (CONTRACT §6): hub keys, link keys
 // and satellite hashdiffs, all UUID v5 in one namespace. Go's uuid.NewSHA1
 // and PostgreSQL's uuid_generate_v5 agree, so keys computed here match keys
 // computed in SQL by other implementations of this warehouse.

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// vectors is shared/vectors/keys.json: keys computed independently from the spec's rule.
+// vectors is testdata/keys.json: keys computed independently from the spec's rule.
 type vectors struct {
 	Namespace string `json:"namespace"`
 	Hubs      []struct {

@@ -1,4 +1,4 @@
-// Package verify checks the warehouse against itself (SPEC 14): it
+// Package verify checks the warehouse against itself (CONTRACT §14): it
 // recomputes both marts from the raw vault alone, in set-based SQL with no
 // incremental state (db/queries/verify_counters.sql), compares the result
 // with the per-user counters (dds.b_user_*_cnt) and the marts

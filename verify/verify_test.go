@@ -188,7 +188,7 @@ func expect(t *testing.T, rep verify.Report, ws ...want) {
 }
 
 // TestVerify builds a small vault with the counters and marts it implies,
-// checks it is clean, then tampers with it in every way SPEC 14 names and
+// checks it is clean, then tampers with it in every way CONTRACT §14 names and
 // checks each is reported.
 func TestVerify(t *testing.T) {
 	w := newWorld(t)
@@ -297,7 +297,7 @@ func TestVerify(t *testing.T) {
 	})
 
 	t.Run("orphans", func(t *testing.T) {
-		// The FOREIGN KEYs would refuse these rows; SPEC 6 lets them go, so
+		// The FOREIGN KEYs would refuse these rows; CONTRACT §6 lets them go, so
 		// write as a replica does (no FK triggers).
 		ctx := context.Background()
 		conn, err := w.pool.Acquire(ctx)

@@ -218,7 +218,7 @@ func roleActivities(a *activities.Activities) map[config.Role][]any {
 
 // roleWorkflows lists which workflows each role runs: the functions, which
 // the SDK names after the function (workflows.PipelineName, VerifyName).
-// The daily check (SPEC 14) runs where it reads: the vault's worker.
+// The daily check (CONTRACT §14) runs where it reads: the vault's worker.
 func roleWorkflows() map[config.Role][]any {
 	return map[config.Role][]any{
 		config.RoleStg: {workflows.Pipeline},

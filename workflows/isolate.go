@@ -40,7 +40,7 @@ func errorType(err error) string {
 	return "Unknown"
 }
 
-// isolation is the safety net's search through one batch (SPEC 9). The
+// isolation is the safety net's search through one batch (CONTRACT §9). The
 // batch's records are split in halves, each half is moved through every
 // step as a part of its own (batch id <batch>/<n>, load_dt the batch's plus
 // n µs, so no two parts write the same satellite key); a part that fails

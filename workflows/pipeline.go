@@ -1,5 +1,5 @@
 // Package workflows holds the Pipeline workflow: one run moves one
-// micro-batch through every layer (SPEC 10). Workflow code is deterministic:
+// micro-batch through every layer (CONTRACT §10). Workflow code is deterministic:
 // no I/O, no wall clock, no randomness; the activities do the work.
 package workflows
 

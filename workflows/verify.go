@@ -17,7 +17,7 @@ type VerifyInput struct {
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
 }
 
-// VerifyResult is what an operator sees as the run's result (SPEC 14).
+// VerifyResult is what an operator sees as the run's result (CONTRACT §14).
 type VerifyResult struct {
 	// RunID is the run's row in stg.verify_runs (its detail lists the first differences).
 	RunID int64 `json:"run_id"`

@@ -21,7 +21,7 @@ import (
 // without workers (a triggered run stays in flight until terminated): it
 // refuses while a schedule is unpaused or a run is in flight, -pause resumes
 // only the schedules it paused, and a -pause whose wait runs out moves
-// nothing and leaves the schedules paused, saying so (SPEC 10).
+// nothing and leaves the schedules paused, saying so (CONTRACT §10).
 func TestRewindRefusesWhileBusyAndPausesByItself(t *testing.T) {
 	cfg := testenv.Config(t, 2)
 	cfg.Pipeline.Shards = 2

@@ -16,7 +16,7 @@ const (
 )
 
 // cmdVerify recomputes the marts from the vault and compares them with the
-// marts and the per-user counters, checks for orphans (SPEC 14), prints the
+// marts and the per-user counters, checks for orphans (CONTRACT §14), prints the
 // summary and every difference (up to -max lines), and records the result
 // in stg.verify_runs for the dashboard.
 func cmdVerify(ctx context.Context, e *env, args []string) error {

@@ -1,4 +1,4 @@
--- Rejected messages per reason (every reason of SPEC 9 even at 0, and any
+-- Rejected messages per reason (every reason of CONTRACT §9 even at 0, and any
 -- other stored): open ones wait for a fix and `orderflow reprocess`;
 -- resolved ones were re-queued.
 WITH m AS (

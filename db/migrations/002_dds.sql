@@ -1,4 +1,4 @@
--- DDS: the Data Vault of SPEC 6.
+-- DDS: the Data Vault of CONTRACT §6.
 CREATE SCHEMA IF NOT EXISTS dds;
 
 CREATE TABLE IF NOT EXISTS dds.h_user (

@@ -1,4 +1,4 @@
--- CDM: the two marts of SPEC 8.
+-- CDM: the two marts of CONTRACT §8.
 CREATE SCHEMA IF NOT EXISTS cdm;
 
 CREATE TABLE IF NOT EXISTS cdm.user_product_counters (

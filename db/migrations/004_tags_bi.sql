@@ -1,4 +1,4 @@
--- User tags (SPEC 13), the indexes the dashboard and its API need, and the
+-- User tags (CONTRACT §13), the indexes the dashboard and its API need, and the
 -- read-only views and role DataLens connects with (docs/DATALENS.md).
 
 -- A tag rule: a user holds `tag` while the counter the rule names reaches
@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS cdm.tag_rules (
     product_id    varchar,
     product_name  varchar,
     threshold     int NOT NULL CHECK (threshold > 0),
-    -- the DDS hub keys of the target (SPEC 6), so the view joins the marts on their keys
+    -- the DDS hub keys of the target (CONTRACT §6), so the view joins the marts on their keys
     h_category_pk uuid GENERATED ALWAYS AS
         (uuid_generate_v5('7f288a2e-0ad0-4039-8e59-6c9838d87307'::uuid, category_name)) STORED,
     h_product_pk  uuid GENERATED ALWAYS AS

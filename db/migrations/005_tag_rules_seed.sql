@@ -1,4 +1,4 @@
--- The default tag rules (SPEC 13). Like every migration this runs once per
+-- The default tag rules (CONTRACT §13). Like every migration this runs once per
 -- database, and it inserts only tags that are missing, so rules changed or
 -- deleted with SQL afterwards stay as the user left them. To ship more
 -- default rules later, add a migration with the same INSERT ... ON CONFLICT

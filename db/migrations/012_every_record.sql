@@ -1,4 +1,4 @@
--- SPEC 9: every record ends up loaded or rejected. Three new reasons:
+-- CONTRACT §9: every record ends up loaded or rejected. Three new reasons:
 -- empty_record (a tombstone or empty value), output_too_large (its enriched
 -- message exceeds what the output topic accepts), poison (a record that made
 -- an activity fail for good; the detail holds the error). A batch's record
@@ -8,7 +8,7 @@ ALTER TABLE stg.rejected_messages ADD CONSTRAINT rejected_messages_reason_check
     CHECK (reason IN ('malformed_json', 'empty_record', 'invalid_order', 'ignored_object_type',
                       'unknown_restaurant', 'product_not_in_menu', 'output_too_large', 'poison'));
 
--- SPEC 10, "a stalled pipeline is loud": one row per run that failed for
+-- CONTRACT §10, "a stalled pipeline is loud": one row per run that failed for
 -- good (the workflow records it before it returns the error), read by the
 -- metrics, the dashboard and `orderflow status`.
 CREATE TABLE IF NOT EXISTS stg.run_failures (
@@ -25,7 +25,7 @@ GRANT SELECT, INSERT, DELETE ON stg.run_failures TO orderflow_stg;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA stg TO orderflow_stg;
 GRANT SELECT ON stg.run_failures TO orderflow_reader;
 
--- SPEC 2, "the current version decides everything": one row per distinct
+-- CONTRACT §2, "the current version decides everything": one row per distinct
 -- version of an order (keyed like s_order_status, whose hashdiff includes
 -- update_ts) naming the user, restaurant and products that version names.
 -- The current version is the row with the greatest update_ts (ties: the

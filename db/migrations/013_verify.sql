@@ -1,4 +1,4 @@
--- SPEC 14: `orderflow verify` and the daily Verify workflow recompute the
+-- CONTRACT §14: `orderflow verify` and the daily Verify workflow recompute the
 -- marts from the vault alone and record each run here, so the dashboard
 -- shows the last result. mismatches counts every problem found (counter and
 -- name differences plus orphan rows); orphans is how many of them are rows

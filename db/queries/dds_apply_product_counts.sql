@@ -1,6 +1,6 @@
 -- Folds orders ($1: their hub keys) into the per-user product counters. An
 -- order contributes its current version's products to its current
--- version's user while its current status is CLOSED (SPEC 2: the current
+-- version's user while its current status is CLOSED (CONTRACT §2: the current
 -- version, greatest update_ts then latest load, decides everything); the
 -- difference to what it contributed before is applied as +1/-1, so a newer
 -- version naming another user moves the counts. Running it again changes

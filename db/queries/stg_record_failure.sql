@@ -1,4 +1,4 @@
--- A run that failed for good (SPEC 10, "a stalled pipeline is loud"): one row
+-- A run that failed for good (CONTRACT §10, "a stalled pipeline is loud"): one row
 -- per run, step and error type, so a retried RecordFailure adds nothing. Rows
 -- of the shard older than 30 days go at the same time.
 WITH pruned AS (

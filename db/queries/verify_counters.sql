@@ -1,7 +1,7 @@
--- SPEC 14: both marts recomputed from the raw vault alone (no incremental
+-- CONTRACT §14: both marts recomputed from the raw vault alone (no incremental
 -- state: the b_order_*_counted tables are not read), compared with the
 -- per-user counters (dds.b_user_*_cnt) and the marts (cdm.user_*_counters).
--- The rule (SPEC 2, 8): an order's current version is its s_order_status row
+-- The rule (CONTRACT §2, 8): an order's current version is its s_order_status row
 -- with the greatest update_ts (ties: the later load_dt); it counts while that
 -- status is CLOSED. Its user and products are those of its current
 -- s_order_owner row (same order); an order loaded before s_order_owner

@@ -1,4 +1,4 @@
--- SPEC 6, 14: no link or satellite may point at a missing hub (the FOREIGN
+-- CONTRACT §6, 14: no link or satellite may point at a missing hub (the FOREIGN
 -- KEY constraints are optional). One row per (table, column naming a hub):
 -- the rows checked and those whose key names no hub row. An anti-join per
 -- column (hash or merge join): the cost follows the table, once. The test
