@@ -196,6 +196,12 @@ func hint(cfg config.Temporal, err error) string {
 		}
 		return "the server wants credentials: set " + envAPIKey + " or " + envCertFile + " and " + envKeyFile
 	}
+	// With TLS 1.3 the server checks the client certificate after the client
+	// has finished its handshake, so a refused certificate may reach the
+	// client only as a closed connection.
+	if cfg.UsesTLS() && has("broken pipe", "connection reset by peer", "error reading server preface", "EOF") {
+		return "the server closed the connection during or right after the TLS handshake: if it wants a client certificate, check " + envCertFile + " and " + envKeyFile + "; else check " + envCAFile
+	}
 	if !cfg.UsesTLS() && has("error reading server preface", "connection reset by peer", "EOF") {
 		return "if the server requires TLS, set " + envTLS + "=true (and " + envCAFile + " for a private CA)"
 	}
