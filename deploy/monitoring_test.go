@@ -30,7 +30,7 @@ const monitoringDir = "monitoring"
 // wantAlerts are the alerts rules.yaml must define, no more, no fewer.
 var wantAlerts = []string{
 	"OrderflowPipelineStalled", "OrderflowLagGrowing", "OrderflowNoCommit",
-	"OrderflowRejectedRateHigh", "OrderflowActivityFailures", "OrderflowVerifyMismatch",
+	"OrderflowRejectedRateHigh", "OrderflowActivityFailures", "OrderflowVerifyMismatch", "OrderflowStallUnknown",
 }
 
 // metricKind is what a metric name the rules and the dashboard may use is.
