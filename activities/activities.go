@@ -30,8 +30,8 @@ type Activities struct {
 	// Limits knows what each output topic accepts (max.message.bytes).
 	Limits *kafkaio.Limits
 	Log    *slog.Logger
-	// Poison is the safety net's test hook; nil in production.
-	Poison *PoisonHook
+	// Hook is the fault tests' seam (Hook); nil in production.
+	Hook Hook
 }
 
 // Pools are the PostgreSQL pools of the three layers. Each acts as its

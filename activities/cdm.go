@@ -20,7 +20,7 @@ import (
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
-	if err := a.injectedPoison(ctx, a.DB.Cdm, UpsertCdmName, in.Batch.BatchID); err != nil {
+	if err := a.runHook(ctx, a.DB.Cdm, UpsertCdmName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
 	g, gctx := errgroup.WithContext(ctx)

@@ -26,7 +26,7 @@ import (
 func (a *Activities) LoadDdsVault(ctx context.Context, in BatchInput) (LoadDdsResult, error) {
 	defer heartbeat(ctx)()
 	res := LoadDdsResult{Rows: map[string]int64{}}
-	if err := a.injectedPoison(ctx, a.DB.Dds, LoadDdsVaultName, in.Batch.BatchID); err != nil {
+	if err := a.runHook(ctx, a.DB.Dds, LoadDdsVaultName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
 	batch, err := a.enrichedOrders(ctx, in.Batch.BatchID)
@@ -169,7 +169,7 @@ type productCount struct {
 func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCountersResult, error) {
 	defer heartbeat(ctx)()
 	var res EmitCountersResult
-	if err := a.injectedPoison(ctx, a.DB.Dds, EmitCountersName, in.Batch.BatchID); err != nil {
+	if err := a.runHook(ctx, a.DB.Dds, EmitCountersName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
 	var orders, users []uuid.UUID

@@ -9,21 +9,6 @@ import (
 	"github.com/orderflow/orderflow/refdata"
 )
 
-func TestParsePoisonHook(t *testing.T) {
-	h, err := ParsePoisonHook("LoadStg:2:41")
-	if err != nil || h == nil || *h != (PoisonHook{Activity: "LoadStg", Partition: 2, Offset: 41}) {
-		t.Fatalf("got %+v, %v", h, err)
-	}
-	if h, err := ParsePoisonHook(""); h != nil || err != nil {
-		t.Fatalf("empty: got %+v, %v; want no hook", h, err)
-	}
-	for _, bad := range []string{"LoadStg", "LoadStg:x:1", ":1:2", "LoadStg:1:2:3", "LoadStage:1:2"} {
-		if _, err := ParsePoisonHook(bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
-
 // A user whose Redis value is not JSON loads as unknown, and is logged.
 func TestBrokenUsersAreLogged(t *testing.T) {
 	var buf bytes.Buffer

@@ -118,7 +118,7 @@ func (a *Activities) enrichInputs(ctx context.Context, batchID string) ([]batchM
 	if err != nil {
 		return nil, 0, classify(err)
 	}
-	if err := a.injectedPoison(ctx, a.DB.Stg, EnrichViaRedisName, batchID); err != nil {
+	if err := a.runHook(ctx, a.DB.Stg, EnrichViaRedisName, batchID); err != nil {
 		return nil, 0, err
 	}
 	maxBytes, err := a.Limits.MaxMessageBytes(ctx, a.Cfg.Kafka.StgTopic)
@@ -186,7 +186,7 @@ func (a *Activities) insertRejected(ctx context.Context, tx pgx.Tx, batchID stri
 func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult, error) {
 	defer heartbeat(ctx)()
 	var res LoadStgResult
-	if err := a.injectedPoison(ctx, a.DB.Stg, LoadStgName, in.Batch.BatchID); err != nil {
+	if err := a.runHook(ctx, a.DB.Stg, LoadStgName, in.Batch.BatchID); err != nil {
 		return res, err
 	}
 	// The producer caps a topic's batches by its limit once it has read it.

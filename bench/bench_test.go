@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -358,7 +359,11 @@ func TestFlatTargetLooksInsideTheLargestDrain(t *testing.T) {
 		t.Fatalf("quarterGrowth = %v, %v, %v; want 850, 1450, true", first, last, ok)
 	}
 	ts := evaluateTargets(Results{Drain: []DrainResult{d(10000, 10), big}})
-	flat := ts[len(ts)-1]
+	i := slices.IndexFunc(ts, func(t Target) bool { return t.Name == "time per order flat across N" })
+	if i < 0 {
+		t.Fatalf("no flat target in %+v", ts)
+	}
+	flat := ts[i]
 	if flat.Result != "miss" || !strings.Contains(flat.Measured, "1.00×") || !strings.Contains(flat.Measured, "1.71×") {
 		t.Errorf("flat target = %+v, want a miss: 1.00× across N but 1.71× inside the drain", flat)
 	}
@@ -402,5 +407,32 @@ func TestProblemsAndWarnings(t *testing.T) {
 	}
 	if len(w) != 2 || !strings.Contains(w[1], "deadlock") {
 		t.Errorf("warnings = %q, want the retry and the logged error", w)
+	}
+}
+
+func TestAPITargets(t *testing.T) {
+	ok := func(ep string, rps, p99 float64) APILoad {
+		return APILoad{Endpoint: ep, Requests: 100, ReqPerS: rps, Latency: Latency{Count: 100, P99Ms: p99}}
+	}
+	a := &APIResult{Clients: 50, Drains: []APIDrain{{Load: "none", WallS: []float64{4}, MedianS: 4},
+		{Load: "unthrottled", WallS: []float64{9}, MedianS: 9, SlowdownPct: 125}, {Load: "paced", RatePerS: 2000, WallS: []float64{4.2}, MedianS: 4.2, SlowdownPct: 5}},
+		Endpoints: []APILoad{ok("/api/tags", 9000, 10), ok("/api/users/{id}", 2500, 30)}}
+	ts := apiTargets(a)
+	if len(ts) != 2 || ts[0].Result != "pass" || ts[1].Result != "pass" {
+		t.Fatalf("apiTargets = %+v, want two passes", ts)
+	}
+	a.Endpoints[1].Latency.P99Ms, a.Drains[2].SlowdownPct = 60, 12
+	ts = apiTargets(a)
+	if ts[0].Result != "miss" || ts[1].Result != "miss" || !strings.Contains(ts[0].Measured, "/api/users/{id}") {
+		t.Errorf("apiTargets = %+v, want two misses naming the slow endpoint", ts)
+	}
+	if ts := apiTargets(nil); ts[0].Result != "not measured" {
+		t.Errorf("apiTargets(nil) = %+v", ts)
+	}
+	if allFailed(Results{API: &APIResult{}}) != false {
+		t.Error("a run with a good api scenario is all failed")
+	}
+	if len(apiTables(*a)) != 2 {
+		t.Error("want the load and the drain table")
 	}
 }

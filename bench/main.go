@@ -13,6 +13,7 @@
 //	go run ./bench                                   # everything (make bench)
 //	go run ./bench -quick                            # N=10,000 only, one sweep point, short steady state
 //	go run ./bench -scenarios drain -n 50000         # one drain
+//	go run ./bench -scenarios api                    # the read API under load, and a drain beside it (~3.5 min)
 //	go run ./bench -from bench/results.json -doc docs/BENCHMARKS.md   # re-render only
 //
 // The tables go to stdout, progress to stderr, every number to -out
@@ -73,9 +74,19 @@ type options struct {
 	doc            string
 	from           string
 	quick          bool
+	apiN           int
+	apiDrainN      int
+	apiClients     int
+	apiFor         time.Duration
+	apiRepeat      int
+	apiDrainRate   int
 }
 
-var allScenarios = []string{"drain", "sweep", "steady", "shards"}
+var allScenarios = []string{"drain", "sweep", "steady", "shards", "api"}
+
+// defaultScenarios run without -scenarios; api (about 3.5 minutes) runs
+// only when named: -scenarios api, or make bench BENCH_FLAGS=-scenarios=drain,sweep,steady,shards,api.
+var defaultScenarios = []string{"drain", "sweep", "steady", "shards"}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -89,7 +100,7 @@ func main() {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "which scenarios to run: "+strings.Join(allScenarios, ","))
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "which scenarios to run: "+strings.Join(allScenarios, ","))
 	ns := fs.String("n", "10000,50000,200000", "orders of history per drain run")
 	sweep := fs.String("sweep", "1000,5000,10000,20000", "DRAIN_BATCH_SIZE values of the sweep")
 	fs.IntVar(&o.sweepN, "sweep-n", 50000, "orders of history for each sweep point")
@@ -112,6 +123,12 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "bench/results.json", "write the results here (relative to the repository root; empty: nowhere)")
 	fs.StringVar(&o.doc, "doc", "", "replace the generated block of this Markdown file (e.g. docs/BENCHMARKS.md)")
 	fs.StringVar(&o.from, "from", "", "run nothing: render the tables (and -doc) from this results file")
+	fs.IntVar(&o.apiN, "api-n", 50000, "api: orders of history in the warehouse the read API serves")
+	fs.IntVar(&o.apiDrainN, "api-drain-n", 20000, "api: orders of each drain timed with and without API load")
+	fs.IntVar(&o.apiClients, "api-clients", 50, "api: concurrent HTTP clients (keep-alive)")
+	fs.DurationVar(&o.apiFor, "api-for", 5*time.Second, "api: load time per endpoint")
+	fs.IntVar(&o.apiRepeat, "api-repeat", 3, "api: drains of each kind (alone, unthrottled load, paced load); the median is reported")
+	fs.IntVar(&o.apiDrainRate, "api-drain-rate", 2000, "api: requests per second of the paced load during a drain (0: no paced drains)")
 	fs.BoolVar(&o.quick, "quick", false, "N=10,000 only, one sweep point (1,000), a 30 s steady state with a 10 s idle window")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nMeasures orderflow on the local stack (see the package comment).\n\n")
@@ -133,6 +150,8 @@ func parseFlags(args []string) (options, error) {
 			"shards-n":    func() { o.shardsN = 10000 },
 			"steady-for":  func() { o.steadyFor = 30 * time.Second },
 			"idle-window": func() { o.idleWindow = 10 * time.Second },
+			"api-n":       func() { o.apiN = 10000 },
+			"api-drain-n": func() { o.apiDrainN = 5000 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -160,6 +179,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.steadyEvery <= 0 || o.steadyInterval <= 0 || o.idleWindow <= 0 {
 		return o, fmt.Errorf("-steady-every, -steady-interval and -idle-window must be positive")
+	}
+	if o.apiN < 1 || o.apiDrainN < 1 || o.apiClients < 1 || o.apiFor <= 0 || o.apiRepeat < 1 {
+		return o, fmt.Errorf("-api-n, -api-drain-n, -api-clients, -api-for and -api-repeat must be positive")
 	}
 	return o, nil
 }
@@ -248,6 +270,10 @@ func run(args []string) error {
 			res.Shards = append(res.Shards, b.runDrain(ctx, sharded))
 		}
 	}
+	if o.scenarios["api"] && ctx.Err() == nil {
+		a := b.runAPI(ctx)
+		res.API = &a
+	}
 	res.DurationS = time.Since(res.Started).Seconds()
 	res.Targets = evaluateTargets(res)
 	res.Problems, res.Warnings = problems(res)
@@ -279,6 +305,9 @@ func allFailed(r Results) bool {
 		if d.Error == "" {
 			return false
 		}
+	}
+	if r.API != nil && r.API.Error == "" {
+		return false
 	}
 	return r.Steady == nil || r.Steady.Error != ""
 }

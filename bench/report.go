@@ -25,8 +25,10 @@ type Results struct {
 	Sweep     []DrainResult `json:"sweep,omitempty"`
 	Steady    *SteadyResult `json:"steady,omitempty"`
 	// Shards holds the one-shard baseline and the sharded run of the same N.
-	Shards  []DrainResult `json:"shards,omitempty"`
-	Targets []Target      `json:"targets"`
+	Shards []DrainResult `json:"shards,omitempty"`
+	// API is the read API under load and a drain next to it (issue 12).
+	API     *APIResult `json:"api,omitempty"`
+	Targets []Target   `json:"targets"`
 	// Problems fail the bench (a scenario failed, marts disagree with the
 	// oracle); Warnings do not (retried activities, errors the worker logged).
 	Problems []string `json:"problems,omitempty"`
@@ -293,7 +295,7 @@ func evaluateTargets(r Results) []Target {
 	} else {
 		ts = append(ts, notMeasured(name, goal))
 	}
-	return ts
+	return append(ts, apiTargets(r.API)...)
 }
 
 // findDrain returns the default-sized one-shard drain of n orders.
@@ -330,6 +332,23 @@ func problems(r Results) (p, w []string) {
 		}
 		if d.WorkerErrors > 0 {
 			w = append(w, fmt.Sprintf("%s: the worker logged %d errors, e.g. %s", label, d.WorkerErrors, strings.Join(d.WorkerLogSample, " | ")))
+		}
+	}
+	if a := r.API; a != nil {
+		if a.Error != "" {
+			p = append(p, "api: FAILED: "+a.Error)
+		}
+		loads := slices.Clone(a.Endpoints)
+		for _, d := range a.Drains {
+			loads = append(loads, d.During)
+		}
+		for _, l := range loads {
+			if l.Errors > 0 {
+				w = append(w, fmt.Sprintf("api: %s: %d of %d requests failed, e.g. %s", l.Endpoint, l.Errors, l.Requests, l.FirstErr))
+			}
+		}
+		if a.WorkerErrors > 0 {
+			w = append(w, fmt.Sprintf("api: the worker logged %d errors (see %s)", a.WorkerErrors, a.WorkerLog))
 		}
 	}
 	if s := r.Steady; s != nil {
@@ -483,6 +502,9 @@ func tables(r Results) []table {
 	}
 	if len(r.Shards) > 0 {
 		ts = append(ts, shardsTable(r.Shards))
+	}
+	if r.API != nil {
+		ts = append(ts, apiTables(*r.API)...)
 	}
 	ts = append(ts, targetTable(r.Targets))
 	return ts

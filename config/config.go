@@ -33,11 +33,6 @@ type Config struct {
 	WorkerRoles []Role
 	Demo        bool
 	Sim         Simulator
-	// FaultKill arms a crash for the fault tests (internal/faults); never in production.
-	FaultKill string
-	// FaultPoison makes one record fail for good inside one activity, for
-	// the safety-net tests (<Activity>:<partition>:<offset>); never in production.
-	FaultPoison string
 	// MaxPoison is how many records of one batch the safety net may set
 	// aside as poison before it decides the failure is not about records
 	// and stops the pipeline.
@@ -205,9 +200,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			HistoryOrders: r.integer("SIM_HISTORY_ORDERS", 50000),
 			PerMinute:     r.float("SIM_ORDERS_PER_MINUTE", 5),
 		},
-		FaultKill:   r.str("ORDERFLOW_FAULT_KILL", ""),
-		FaultPoison: r.str("ORDERFLOW_FAULT_POISON", ""),
-		MaxPoison:   r.integer("MAX_POISON_PER_BATCH", 10),
+		MaxPoison: r.integer("MAX_POISON_PER_BATCH", 10),
 	}
 	if c.Pipeline.BatchSize < 1 {
 		r.fail("BATCH_SIZE", "must be at least 1")
@@ -401,8 +394,6 @@ func (c Config) Environ() []string {
 		"SIM_RESTAURANTS":            strconv.Itoa(c.Sim.Restaurants),
 		"SIM_HISTORY_ORDERS":         strconv.Itoa(c.Sim.HistoryOrders),
 		"SIM_ORDERS_PER_MINUTE":      strconv.FormatFloat(c.Sim.PerMinute, 'f', -1, 64),
-		"ORDERFLOW_FAULT_KILL":       c.FaultKill,
-		"ORDERFLOW_FAULT_POISON":     c.FaultPoison,
 		"MAX_POISON_PER_BATCH":       strconv.Itoa(c.MaxPoison),
 	}
 	out := make([]string, 0, len(kv))

@@ -45,7 +45,7 @@ func TestEnvironRoundTrip(t *testing.T) {
 	c.LogFormat, c.LogLevel = "json", "debug"
 	c.WorkerRoles = []Role{RoleDds}
 	c.Sim.PerMinute = 2.5
-	c.FaultKill, c.FaultPoison, c.MaxPoison = "LoadStg:before", "LoadStg:0:1", 3
+	c.MaxPoison = 3
 
 	env := c.Environ()
 	rendered := map[string]bool{}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
 
 	"github.com/orderflow/orderflow/activities"
 	"github.com/orderflow/orderflow/config"
@@ -42,10 +43,12 @@ type stack struct {
 	tc   client.Client
 }
 
-func startStack(t *testing.T, cfg config.Config) *stack {
+// startStack runs workers of every role in this process, with opts (a
+// fault of internal/faults, say) added to their app.
+func startStack(t *testing.T, cfg config.Config, opts ...fx.Option) *stack {
 	t.Helper()
 	s := &stack{cfg: cfg}
-	pipeline.Start(t, cfg, testLogger(t), &s.pool, &s.rdb, &s.kcl, &s.tc, &s.acts)
+	pipeline.StartWith(t, cfg, testLogger(t), opts, &s.pool, &s.rdb, &s.kcl, &s.tc, &s.acts)
 	return s
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/internal/faults"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -35,12 +36,11 @@ func TestWorkerKilledAtEveryStep(t *testing.T) {
 				s := observer(t, cfg)
 				_, msgs, want := generate(t, s, 500)
 
-				doomed := cfg
-				doomed.FaultKill = fmt.Sprintf("%s:%s", step, when)
-				first := startWorker(t, doomed)
+				kill := fmt.Sprintf("%s=%s:%s", faults.EnvKill, step, when)
+				first := startWorker(t, cfg, kill)
 				s.schedule(t)
 				if !first.KilledBySIGKILL(90 * time.Second) {
-					t.Fatalf("the worker armed with %s did not die by SIGKILL", doomed.FaultKill)
+					t.Fatalf("the worker armed with %s did not die by SIGKILL", kill)
 				}
 				startWorker(t, cfg)
 				start := time.Now()

@@ -12,7 +12,8 @@ import (
 )
 
 // workerBin is the orderflow binary, built once for the tests that run a
-// worker as a separate process (to kill it).
+// worker as a separate process (to kill it), with -tags faults so that it
+// has fault injection (internal/faults, ORDERFLOW_FAULT_*).
 var workerBin string
 
 func TestMain(m *testing.M) {
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	workerBin = filepath.Join(dir, "orderflow")
-	build := exec.Command("go", "build", "-o", workerBin, "./cmd/orderflow")
+	build := exec.Command("go", "build", "-tags", "faults", "-o", workerBin, "./cmd/orderflow")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build orderflow:", err)

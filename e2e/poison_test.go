@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/faults"
 	"github.com/orderflow/orderflow/simulator"
 	"github.com/orderflow/orderflow/verify"
 )
@@ -24,8 +25,13 @@ func TestPoisonRecordIsSetAside(t *testing.T) {
 			w := simulator.NewWorld(simulator.Options{Seed: time.Now().UnixNano(), Users: 100, Restaurants: 3, End: time.Now().UTC()})
 			msgs := w.History(400)
 			victim := closedSingleVersion(t, msgs)
-			cfg.FaultPoison = fmt.Sprintf("%s:0:%d", step, victim)
-			s := startStack(t, cfg)
+			spec := fmt.Sprintf("%s:0:%d", step, victim)
+			s := startStack(t, cfg, faults.Options(func(k string) string {
+				if k == faults.EnvPoison {
+					return spec
+				}
+				return ""
+			}))
 			if err := w.SaveRefData(context.Background(), s.rdb); err != nil {
 				t.Fatal(err)
 			}

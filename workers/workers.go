@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 	"github.com/orderflow/orderflow/activities"
 	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/db"
-	"github.com/orderflow/orderflow/internal/faults"
 	"github.com/orderflow/orderflow/internal/temporalclient"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/observe"
@@ -39,10 +37,19 @@ var Clients = fx.Module("clients",
 )
 
 // Module runs the workers of cfg.WorkerRoles, each layer on its own pool.
+// Two seams serve the fault tests (internal/faults, linked only into
+// binaries built with -tags faults): an optional activities.Hook and the
+// value group InterceptorGroup of extra worker interceptors; nothing in
+// production provides either.
 var Module = fx.Module("workers",
-	fx.Provide(NewPools, NewActivities),
-	fx.Invoke(Register),
+	fx.Provide(NewPools, fx.Annotate(NewActivities, fx.ParamTags("", "", "", "", "", "", `optional:"true"`))),
+	fx.Invoke(fx.Annotate(Register, fx.ParamTags("", "", "", "", "", `group:"`+InterceptorGroup+`"`))),
 )
+
+// InterceptorGroup is the fx value group of worker interceptors that
+// Register adds after its own (observe's): the fault tests' kill and slow
+// faults.
+const InterceptorGroup = "worker_interceptors"
 
 // App is a whole worker process: its config and logger, the clients, the
 // workers, the health server.
@@ -190,16 +197,13 @@ func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.C
 	return c, nil
 }
 
-// NewActivities gathers the activities' dependencies.
-func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, rdb redis.UniversalClient, cl *kgo.Client, limits *kafkaio.Limits) (*activities.Activities, error) {
-	poison, err := activities.ParsePoisonHook(cfg.FaultPoison)
-	if err != nil {
-		return nil, err
-	}
+// NewActivities gathers the activities' dependencies; hook is the fault
+// tests' (nil in production).
+func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, rdb redis.UniversalClient, cl *kgo.Client, limits *kafkaio.Limits, hook activities.Hook) *activities.Activities {
 	return &activities.Activities{
 		Cfg: cfg, DB: pools, Refs: refdata.NewStore(rdb),
-		Kafka: cl, Admin: kafkaio.Admin(cl), Limits: limits, Log: log, Poison: poison,
-	}, nil
+		Kafka: cl, Admin: kafkaio.Admin(cl), Limits: limits, Log: log, Hook: hook,
+	}
 }
 
 // roleActivities lists which activities each role runs: the methods
@@ -247,33 +251,12 @@ func registerRole(r registry, role config.Role, a *activities.Activities) {
 // stops them with the process. The stg worker also runs the Pipeline
 // workflow, the dds worker the Verify workflow. On stop every worker stops
 // polling at once and lets its running activities finish for up to
-// WORKER_STOP_TIMEOUT before their contexts are cancelled.
-func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger) error {
+// WORKER_STOP_TIMEOUT before their contexts are cancelled. extra are
+// interceptors to add after observe's (InterceptorGroup).
+func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger, extra []interceptor.WorkerInterceptor) {
 	opts := worker.Options{
-		Interceptors:      []interceptor.WorkerInterceptor{observe.ActivityInterceptor()},
+		Interceptors:      append([]interceptor.WorkerInterceptor{observe.ActivityInterceptor()}, extra...),
 		WorkerStopTimeout: cfg.Temporal.WorkerStopTimeout,
-	}
-	kill, err := faults.Parse(cfg.FaultKill)
-	if err != nil {
-		return err
-	}
-	if kill != nil && !slices.Contains(activities.Names, kill.Activity) {
-		return fmt.Errorf("%s: no activity is named %q", faults.EnvKill, kill.Activity)
-	}
-	if kill != nil {
-		log.Warn("fault injection armed: this worker will kill itself", "activity", kill.Activity, "after", kill.After)
-		opts.Interceptors = append(opts.Interceptors, kill.Interceptor())
-	}
-	slow, err := faults.SlowFromEnv()
-	if err != nil {
-		return err
-	}
-	if slow != nil && !slices.Contains(activities.Names, slow.Activity) {
-		return fmt.Errorf("%s: no activity is named %q", faults.EnvSlow, slow.Activity)
-	}
-	if slow != nil {
-		log.Warn("fault injection armed: an activity of this worker will be slow", "activity", slow.Activity, "delay", slow.Delay)
-		opts.Interceptors = append(opts.Interceptors, slow.Interceptor())
 	}
 	type roleWorker struct {
 		role  config.Role
@@ -310,5 +293,4 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 		stopAll(ws)
 		log.Info("workers stopped", "took", time.Since(start).Round(time.Millisecond))
 	}))
-	return nil
 }

@@ -34,7 +34,11 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
-	app := workers.App(e.cfg, e.log)
+	faults, err := faultOptions()
+	if err != nil {
+		return err
+	}
+	app := workers.App(e.cfg, e.log, faults)
 	if err := startApp(ctx, app); err != nil {
 		return err
 	}

@@ -37,6 +37,10 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
+	faults, err := faultOptions()
+	if err != nil {
+		return err
+	}
 	cfg := e.cfg
 	cfg.WorkerRoles = slices.Clone(config.Roles)
 	dataDir, err := filepath.Abs(cfg.DataDir)
@@ -94,7 +98,7 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	var rdb redis.UniversalClient
 	var cl *kgo.Client
 	var tc client.Client
-	app := workers.App(cfg, e.log, fx.Populate(&pool, &rdb, &cl, &tc))
+	app := workers.App(cfg, e.log, faults, fx.Populate(&pool, &rdb, &cl, &tc))
 	if err := startApp(ctx, app); err != nil {
 		return err
 	}

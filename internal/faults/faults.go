@@ -1,7 +1,14 @@
-// Package faults injects crashes into a worker for the fault-tolerance
+// Package faults injects faults into a worker for the fault-tolerance
 // tests: with ORDERFLOW_FAULT_KILL=<Activity>:<before|after> a worker kills
 // itself with SIGKILL as that activity starts, or once it has done its work
-// but before Temporal hears of it. Never set it in production.
+// but before Temporal hears of it; ORDERFLOW_FAULT_SLOW slows an activity
+// down (slow.go); ORDERFLOW_FAULT_POISON makes one record fail for good
+// (poison.go). Options wires them into a worker process.
+//
+// Only test code and binaries built with -tags faults (cmd/orderflow's
+// faults_on.go; the e2e tests build theirs so) link this package: the
+// production binary has no fault code, and refuses to start when an
+// ORDERFLOW_FAULT_* variable is set.
 package faults
 
 import (

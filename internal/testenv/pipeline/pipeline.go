@@ -33,9 +33,16 @@ import (
 // the test ends it deletes the schedules and stops the workers.
 func Start(t testing.TB, cfg config.Config, log *slog.Logger, targets ...any) {
 	t.Helper()
+	StartWith(t, cfg, log, nil, targets...)
+}
+
+// StartWith is Start with opts added to the workers' app: a fault of
+// internal/faults (faults.Options), say.
+func StartWith(t testing.TB, cfg config.Config, log *slog.Logger, opts []fx.Option, targets ...any) {
+	t.Helper()
 	testenv.Migrate(t, cfg.PGDSN)
 	var tc client.Client
-	app := workers.App(cfg, log, fx.Populate(append([]any{&tc}, targets...)...))
+	app := workers.App(cfg, log, append([]fx.Option{fx.Populate(append([]any{&tc}, targets...)...)}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {

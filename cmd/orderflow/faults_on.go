@@ -1,0 +1,18 @@
+//go:build faults
+
+package main
+
+import (
+	"os"
+
+	"go.uber.org/fx"
+
+	"github.com/orderflow/orderflow/internal/faults"
+)
+
+// faultOptions arms the faults the ORDERFLOW_FAULT_* variables ask for
+// (internal/faults): this binary was built with -tags faults, for the
+// tests, and `worker` and `dev` pass these options to workers.App.
+func faultOptions() (fx.Option, error) {
+	return faults.Options(os.Getenv), nil
+}
