@@ -44,34 +44,47 @@ func Parse(s string) (*Kill, error) {
 }
 
 // Interceptor returns the worker interceptor that carries out k.
-func (k *Kill) Interceptor() interceptor.WorkerInterceptor { return &worker{kill: k} }
-
-type worker struct {
-	interceptor.WorkerInterceptorBase
-	kill *Kill
+func (k *Kill) Interceptor() interceptor.WorkerInterceptor {
+	return onActivity(k.Activity, func(_ context.Context, run func() (any, error)) (any, error) {
+		if !k.After {
+			die()
+		}
+		_, _ = run() // its result is lost with the process
+		die()
+		return nil, nil
+	})
 }
 
-func (w *worker) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
-	a := &inbound{kill: w.kill}
+// onActivity returns a worker interceptor that calls do in place of every
+// attempt of the activity named name; do runs the activity with run.
+// Other activities run untouched.
+func onActivity(name string, do func(ctx context.Context, run func() (any, error)) (any, error)) interceptor.WorkerInterceptor {
+	return &hookWorker{name: name, do: do}
+}
+
+type hookWorker struct {
+	interceptor.WorkerInterceptorBase
+	name string
+	do   func(ctx context.Context, run func() (any, error)) (any, error)
+}
+
+func (w *hookWorker) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	a := &hookInbound{w: w}
 	a.Next = next
 	return a
 }
 
-type inbound struct {
+type hookInbound struct {
 	interceptor.ActivityInboundInterceptorBase
-	kill *Kill
+	w *hookWorker
 }
 
-func (a *inbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
-	if activity.GetInfo(ctx).ActivityType.Name != a.kill.Activity {
-		return a.Next.ExecuteActivity(ctx, in)
+func (a *hookInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	run := func() (any, error) { return a.Next.ExecuteActivity(ctx, in) }
+	if activity.GetInfo(ctx).ActivityType.Name != a.w.name {
+		return run()
 	}
-	if !a.kill.After {
-		die()
-	}
-	_, _ = a.Next.ExecuteActivity(ctx, in) // its result is lost with the process
-	die()
-	return nil, nil
+	return a.w.do(ctx, run)
 }
 
 func die() {

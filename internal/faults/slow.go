@@ -40,47 +40,28 @@ func ParseSlow(s string) (*Slow, error) {
 	return &Slow{Activity: name, Delay: d}, nil
 }
 
-// Interceptor returns the worker interceptor that carries out s.
-func (s *Slow) Interceptor() interceptor.WorkerInterceptor { return &slowWorker{slow: s} }
-
-type slowWorker struct {
-	interceptor.WorkerInterceptorBase
-	slow *Slow
-}
-
-func (w *slowWorker) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
-	a := &slowInbound{slow: w.slow}
-	a.Next = next
-	return a
-}
-
-type slowInbound struct {
-	interceptor.ActivityInboundInterceptorBase
-	slow *Slow
-}
-
-// ExecuteActivity waits the delay (heartbeating, so the heartbeat timeout
-// does not fire) and then runs the activity; a cancelled context (the
-// worker stopping past WORKER_STOP_TIMEOUT, say) ends the wait with its error.
-func (a *slowInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
-	info := activity.GetInfo(ctx)
-	if info.ActivityType.Name != a.slow.Activity {
-		return a.Next.ExecuteActivity(ctx, in)
-	}
-	activity.GetLogger(ctx).Warn("faults: slowing this activity down as "+EnvSlow+" asks",
-		"activity", info.ActivityType.Name, "attempt", info.Attempt, "delay", a.slow.Delay)
-	done := time.After(a.slow.Delay)
-	beat := time.NewTicker(500 * time.Millisecond) // the SDK throttles what it sends
-	defer beat.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			activity.GetLogger(ctx).Warn("faults: slowed activity cancelled", "activity", info.ActivityType.Name, "attempt", info.Attempt, "err", context.Cause(ctx))
-			return nil, ctx.Err()
-		case <-beat.C:
-			activity.RecordHeartbeat(ctx)
-		case <-done:
-			return a.Next.ExecuteActivity(ctx, in)
+// Interceptor returns the worker interceptor that carries out s: it waits
+// the delay (heartbeating, so the heartbeat timeout does not fire) and then
+// runs the activity; a cancelled context (the worker stopping past
+// WORKER_STOP_TIMEOUT, say) ends the wait with its error.
+func (s *Slow) Interceptor() interceptor.WorkerInterceptor {
+	return onActivity(s.Activity, func(ctx context.Context, run func() (any, error)) (any, error) {
+		info := activity.GetInfo(ctx)
+		activity.GetLogger(ctx).Warn("faults: slowing this activity down as "+EnvSlow+" asks",
+			"activity", info.ActivityType.Name, "attempt", info.Attempt, "delay", s.Delay)
+		done := time.After(s.Delay)
+		beat := time.NewTicker(500 * time.Millisecond) // the SDK throttles what it sends
+		defer beat.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				activity.GetLogger(ctx).Warn("faults: slowed activity cancelled", "activity", info.ActivityType.Name, "attempt", info.Attempt, "err", context.Cause(ctx))
+				return nil, ctx.Err()
+			case <-beat.C:
+				activity.RecordHeartbeat(ctx)
+			case <-done:
+				return run()
+			}
 		}
-	}
+	})
 }
