@@ -135,17 +135,8 @@ func backfill(ctx workflow.Context, in PipelineInput, s BackfillSlice) (res Pipe
 	}
 	res.Ranges, res.Records, res.Backlog = got.Ranges, got.Records, got.Remaining
 	if got.Records > 0 {
-		var failed error
-		step, failed = p.run(ctx, batch, res.stepResults())
-		if failed != nil {
-			if !recordCaused(failed) {
-				return res, failed
-			}
-			iso := &isolation{plan: p, parent: batch, max: in.maxPoison()}
-			if err := iso.search(ctx, got.Records, step, failed); err != nil {
-				return res, err
-			}
-			res.Poisoned, res.Parts = iso.poisoned, iso.parts
+		if step, err = p.load(ctx, in, batch, got.Records, &res); err != nil {
+			return res, err
 		}
 		step = activities.FinishSliceName
 		if err := workflow.ExecuteActivity(p.stg, a.FinishSlice, activities.BatchInput{Batch: batch}).Get(ctx, nil); err != nil {

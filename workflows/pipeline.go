@@ -148,17 +148,8 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (res PipelineResult, err e
 	}
 	res.Ranges, res.Records, res.Backlog = fetched.Ranges, fetched.Records, fetched.Backlog
 	if fetched.Records > 0 {
-		var failed error
-		step, failed = p.run(ctx, batch, res.stepResults())
-		if failed != nil {
-			if !recordCaused(failed) {
-				return res, failed
-			}
-			iso := &isolation{plan: p, parent: batch, max: in.maxPoison()}
-			if err := iso.search(ctx, fetched.Records, step, failed); err != nil {
-				return res, err
-			}
-			res.Poisoned, res.Parts = iso.poisoned, iso.parts
+		if step, err = p.load(ctx, in, batch, fetched.Records, &res); err != nil {
+			return res, err
 		}
 	}
 	// An idle run commits the same positions anyway, so a group that stays
@@ -215,6 +206,23 @@ func newPlan(ctx workflow.Context, in PipelineInput) *plan {
 		{activities.UpsertCdmName, p.cdm, a.UpsertCdm},
 	}
 	return p
+}
+
+// load moves a fetched batch of records through the steps after the fetch
+// (run); when a step fails because of a record, the safety net (isolate.go)
+// sets the poison records aside and loads the rest. It returns the step it
+// stopped at and the error that stops the run, if any.
+func (p *plan) load(ctx workflow.Context, in PipelineInput, batch activities.BatchRef, records int, res *PipelineResult) (string, error) {
+	step, failed := p.run(ctx, batch, res.stepResults())
+	if failed == nil || !recordCaused(failed) {
+		return step, failed
+	}
+	iso := &isolation{plan: p, parent: batch, max: in.maxPoison()}
+	if err := iso.search(ctx, records, step, failed); err != nil {
+		return step, err
+	}
+	res.Poisoned, res.Parts = iso.poisoned, iso.parts
+	return step, nil
 }
 
 // run moves a fetched batch (or a part of one) through the steps after
