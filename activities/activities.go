@@ -22,16 +22,23 @@ import (
 // Activities holds what the activities need. One value serves every role;
 // each worker registers it and only its role's activities are scheduled there.
 type Activities struct {
-	Cfg   config.Config
-	DB    Pools
-	Refs  *refdata.Store
-	Kafka *kgo.Client
-	Admin *kadm.Client
+	Settings Settings
+	DB       Pools
+	Refs     *refdata.Store
+	Kafka    *kgo.Client
+	Admin    *kadm.Client
 	// Limits knows what each output topic accepts (max.message.bytes).
 	Limits *kafkaio.Limits
 	Log    *slog.Logger
 	// Hook is the fault tests' seam (Hook); nil in production.
 	Hook Hook
+}
+
+// Settings are the few settings the activities read: where the topics are
+// and how long a fetch waits for records.
+type Settings struct {
+	Kafka     config.Kafka
+	FetchWait time.Duration
 }
 
 // Pools are the PostgreSQL pools of the three layers. Each acts as its

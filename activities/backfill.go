@@ -45,7 +45,7 @@ type FetchSliceResult struct {
 func (a *Activities) FetchSlice(ctx context.Context, in FetchSliceInput) (FetchSliceResult, error) {
 	defer heartbeat(ctx)()
 	var res FetchSliceResult
-	topic := a.Cfg.Kafka.InputTopic
+	topic := a.Settings.Kafka.InputTopic
 	pos := kafkaio.Positions{Next: maps.Clone(in.Next), End: maps.Clone(in.End)}
 	if in.End == nil {
 		parts, err := kafkaio.Owned(ctx, a.Admin, topic, in.Batch.Shard, in.Batch.Shards)
@@ -57,7 +57,7 @@ func (a *Activities) FetchSlice(ctx context.Context, in FetchSliceInput) (FetchS
 		}
 	}
 	limit := max(in.Limit, 1)
-	recs, ranges, err := kafkaio.ReadRange(ctx, a.Cfg.Kafka, a.Log, topic, pos, limit, a.Cfg.Pipeline.FetchWait)
+	recs, ranges, err := kafkaio.ReadRange(ctx, a.Settings.Kafka, a.Log, topic, pos, limit, a.Settings.FetchWait)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -70,7 +70,7 @@ func (a *Activities) FetchSlice(ctx context.Context, in FetchSliceInput) (FetchS
 	if len(recs) == 0 {
 		if res.Remaining > 0 {
 			return res, classify(fmt.Errorf("backfill slice [%s, %s): %d records wait but none could be read within %s",
-				in.From.Format(time.RFC3339), in.To.Format(time.RFC3339), res.Remaining, a.Cfg.Pipeline.FetchWait))
+				in.From.Format(time.RFC3339), in.To.Format(time.RFC3339), res.Remaining, a.Settings.FetchWait))
 		}
 		return res, nil
 	}

@@ -88,17 +88,14 @@ func (a *Activities) enrichedOrders(ctx context.Context, batchID string) ([]enri
 }
 
 // loadVaultRows loads v, loaded at ldt, and adds each table's new rows to
-// added. Hubs first (links and satellites reference them), then the order
-// lines, the other links and the satellites at once on three connections.
-// Each group is one transaction and every statement is idempotent, so a
-// retry after a partial load completes it without adding a row.
+// added: the hubs, the order lines, the other links and the satellites at
+// once on four connections. The vault has no FOREIGN KEYs (migration 014,
+// CONTRACT §6), so nothing waits for the hubs; orderflow verify checks that
+// no link or satellite names a missing hub. Each group is one transaction
+// and every statement is idempotent, so a retry after a partial load
+// completes it without adding a row.
 func (a *Activities) loadVaultRows(ctx context.Context, v *vaultRows, ldt time.Time, added map[string]int64) error {
-	hubRows, err := a.loadVault(ctx, v.hubStmts(ldt))
-	if err != nil {
-		return err
-	}
-	maps.Copy(added, hubRows)
-	groups := [][]stmt{v.orderLineStmts(ldt), v.linkStmts(ldt), v.satStmts(ldt)}
+	groups := [][]stmt{v.orderLineStmts(ldt), v.hubStmts(ldt), v.linkStmts(ldt), v.satStmts(ldt)}
 	groupRows := make([]map[string]int64, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, group := range groups {
@@ -124,6 +121,7 @@ type stmt struct {
 // the rows each added.
 func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]int64, error) {
 	rows := map[string]int64{}
+	var locked time.Time // when a lock statement (names_lock) returned
 	err := pgx.BeginFunc(ctx, a.DB.Dds, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range stmts {
@@ -138,10 +136,15 @@ func (a *Activities) loadVault(ctx context.Context, stmts []stmt) (map[string]in
 			}
 			if s.args != nil {
 				rows[s.table] = tag.RowsAffected()
+			} else {
+				locked = time.Now()
 			}
 		}
 		return br.Close()
 	})
+	if !locked.IsZero() {
+		observe.LockHeld("names", time.Since(locked))
+	}
 	return rows, err
 }
 
@@ -214,7 +217,7 @@ func (a *Activities) foldAndEmit(ctx context.Context, orders, users []uuid.UUID)
 			return err
 		}
 		if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("produce %s: %w", a.Cfg.Kafka.DdsTopic, err)
+			return fmt.Errorf("produce %s: %w", a.Settings.Kafka.DdsTopic, err)
 		}
 		res.Users = len(recs)
 		return nil
@@ -262,7 +265,7 @@ func (a *Activities) userCounterRecords(ctx context.Context, tx pgx.Tx, users []
 	recs := make([]*kgo.Record, 0, len(ids))
 	for _, id := range ids {
 		body, _ := json.Marshal(byUser[id])
-		recs = append(recs, &kgo.Record{Topic: a.Cfg.Kafka.DdsTopic, Key: []byte(id), Value: body})
+		recs = append(recs, &kgo.Record{Topic: a.Settings.Kafka.DdsTopic, Key: []byte(id), Value: body})
 	}
 	return recs, nil
 }
@@ -282,18 +285,33 @@ func (f counterFamily) String() string {
 	return "category counters"
 }
 
+// lockName is the family's label in orderflow_shared_lock_held_seconds_total.
+func (f counterFamily) lockName() string {
+	if f == productCounters {
+		return "product_counters"
+	}
+	return "category_counters"
+}
+
 // withCounters runs fn in a transaction of pool that first takes the locks
 // of families (pass them in ascending order, so no two transactions wait on
-// each other); the locks last until it ends.
+// each other); the locks last until it ends. How long each was held goes to
+// observe.LockHeld.
 func withCounters(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error, families ...counterFamily) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	var held []time.Time
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, f := range families {
 			if _, err := tx.Exec(ctx, db.Query("counters_lock"), int(f)); err != nil {
 				return fmt.Errorf("lock %s: %w", f, err)
 			}
+			held = append(held, time.Now())
 		}
 		return fn(tx)
 	})
+	for i, since := range held {
+		observe.LockHeld(families[i].lockName(), time.Since(since))
+	}
+	return err
 }
 
 // applyCounts runs one family's fold (query) for the orders under the

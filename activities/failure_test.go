@@ -15,20 +15,8 @@ import (
 // the message cut to MaxFailureMessage bytes of valid UTF-8.
 func TestRecordFailure(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	admin, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admin.Close)
-	if _, err := db.Migrate(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	stg, err := db.OpenAs(ctx, dsn, db.Role("stg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stg.Close)
+	dsn, admin := testenv.MigratedPostgres(t)
+	stg := testenv.PoolAs(t, dsn, db.Role("stg"))
 	a := &Activities{DB: Pools{Stg: stg}}
 
 	long := strings.Repeat("é", MaxFailureMessage) // 2 bytes each

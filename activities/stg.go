@@ -22,12 +22,12 @@ import (
 func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchBatchResult, error) {
 	defer heartbeat(ctx)()
 	var res FetchBatchResult
-	topic := a.Cfg.Kafka.InputTopic
+	topic := a.Settings.Kafka.InputTopic
 	parts, err := kafkaio.Owned(ctx, a.Admin, topic, in.Batch.Shard, in.Batch.Shards)
 	if err != nil {
 		return res, classify(err)
 	}
-	pos, err := kafkaio.Position(ctx, a.Admin, a.Cfg.Kafka.Group, topic, parts)
+	pos, err := kafkaio.Position(ctx, a.Admin, a.Settings.Kafka.Group, topic, parts)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -35,7 +35,7 @@ func (a *Activities) FetchBatch(ctx context.Context, in FetchBatchInput) (FetchB
 	if in.DrainLimit > in.Limit && pos.Lag() > int64(in.Limit) {
 		res.Limit = in.DrainLimit // a backlog: take a drain-sized batch at once
 	}
-	recs, ranges, err := kafkaio.ReadRange(ctx, a.Cfg.Kafka, a.Log, topic, pos, res.Limit, a.Cfg.Pipeline.FetchWait)
+	recs, ranges, err := kafkaio.ReadRange(ctx, a.Settings.Kafka, a.Log, topic, pos, res.Limit, a.Settings.FetchWait)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -121,7 +121,7 @@ func (a *Activities) enrichInputs(ctx context.Context, batchID string) ([]batchM
 	if err := a.runHook(ctx, a.DB.Stg, EnrichViaRedisName, batchID); err != nil {
 		return nil, 0, err
 	}
-	maxBytes, err := a.Limits.MaxMessageBytes(ctx, a.Cfg.Kafka.StgTopic)
+	maxBytes, err := a.Limits.MaxMessageBytes(ctx, a.Settings.Kafka.StgTopic)
 	if err != nil {
 		return nil, 0, classify(err)
 	}
@@ -174,7 +174,7 @@ func (a *Activities) insertRejected(ctx context.Context, tx pgx.Tx, batchID stri
 		parts[i], offs[i], tss[i], raws[i] = r.partition, r.offset, r.recordTS, r.raw
 		reasons[i], details[i], oids[i] = string(r.reason), r.detail, r.objectID
 	}
-	if _, err := tx.Exec(ctx, db.Query("stg_insert_rejected"), a.Cfg.Kafka.InputTopic, batchID,
+	if _, err := tx.Exec(ctx, db.Query("stg_insert_rejected"), a.Settings.Kafka.InputTopic, batchID,
 		parts, offs, tss, raws, reasons, details, oids); err != nil {
 		return fmt.Errorf("insert stg.rejected_messages: %w", err)
 	}
@@ -190,7 +190,7 @@ func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult,
 		return res, err
 	}
 	// The producer caps a topic's batches by its limit once it has read it.
-	if _, err := a.Limits.MaxMessageBytes(ctx, a.Cfg.Kafka.StgTopic); err != nil {
+	if _, err := a.Limits.MaxMessageBytes(ctx, a.Settings.Kafka.StgTopic); err != nil {
 		return res, classify(err)
 	}
 	tag, err := a.DB.Stg.Exec(ctx, db.Query("stg_upsert_order_events"), in.Batch.BatchID)
@@ -211,13 +211,13 @@ func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult,
 			rows.Close()
 			return res, classify(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: a.Cfg.Kafka.StgTopic, Key: []byte(fmt.Sprint(id)), Value: []byte(body)})
+		recs = append(recs, &kgo.Record{Topic: a.Settings.Kafka.StgTopic, Key: []byte(fmt.Sprint(id)), Value: []byte(body)})
 	}
 	if err := rows.Err(); err != nil {
 		return res, classify(err)
 	}
 	if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return res, classify(fmt.Errorf("produce %s: %w", a.Cfg.Kafka.StgTopic, err))
+		return res, classify(fmt.Errorf("produce %s: %w", a.Settings.Kafka.StgTopic, err))
 	}
 	res.Produced = len(recs)
 	observe.AddRows("stg.order_events", res.Upserted)
@@ -227,7 +227,7 @@ func (a *Activities) LoadStg(ctx context.Context, in BatchInput) (LoadStgResult,
 // CommitOffsets commits the batch's offsets to the group, then marks the
 // batch done and deletes its working rows. Committing twice is harmless.
 func (a *Activities) CommitOffsets(ctx context.Context, in CommitInput) error {
-	if err := kafkaio.Commit(ctx, a.Admin, a.Cfg.Kafka.Group, a.Cfg.Kafka.InputTopic, in.Ranges); err != nil {
+	if err := kafkaio.Commit(ctx, a.Admin, a.Settings.Kafka.Group, a.Settings.Kafka.InputTopic, in.Ranges); err != nil {
 		return classify(err)
 	}
 	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_finish_batch"), in.Batch.BatchID); err != nil {

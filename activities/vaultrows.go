@@ -232,7 +232,7 @@ func productKeys(products []order.Product) []string {
 	return slices.Compact(keys)
 }
 
-// hubStmts are the hubs' loads (links and satellites reference them).
+// hubStmts are the hubs' loads.
 func (v *vaultRows) hubStmts(ldt time.Time) []stmt {
 	o := v.orders
 	return []stmt{

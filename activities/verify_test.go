@@ -17,20 +17,8 @@ import (
 // does not imply, records the run and sets the metrics.
 func TestRunVerify(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	admin, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admin.Close)
-	if _, err := db.Migrate(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := db.OpenAs(ctx, dsn, db.Role("dds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	dsn, admin := testenv.MigratedPostgres(t)
+	pool := testenv.PoolAs(t, dsn, db.Role("dds"))
 	a := &Activities{DB: Pools{Dds: pool}}
 
 	res, err := a.RunVerify(ctx)

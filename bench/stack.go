@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -22,170 +21,188 @@ import (
 	"github.com/orderflow/orderflow/devstack"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/kafkaio"
+	"github.com/orderflow/orderflow/simulator"
 	"github.com/orderflow/orderflow/starter"
 )
 
-// suite is what every scenario of one bench invocation shares: the worker
-// binary, one Temporal dev server (in memory), and the addresses of
-// PostgreSQL and Redis, which already run.
-type suite struct {
-	opts        options
+// bench is what every scenario of one invocation shares: the options, one
+// Temporal dev server (in memory) and the drains measured so far (a drain
+// asked for twice, say a sweep point equal to a drain run, runs once).
+type bench struct {
+	o           options
 	log         *slog.Logger
-	logDir      string // worker and Temporal logs
+	logDir      string // worker, dashboard and Temporal logs
 	temporal    *devstack.TemporalServer
 	temporalPID int
 	tc          client.Client
+	drains      map[drainSpec]DrainResult
 }
 
-// startSuite starts the Temporal dev server and dials it.
-func startSuite(ctx context.Context, o options, log *slog.Logger) (*suite, error) {
-	s := &suite{opts: o, log: log}
-	dir, err := os.MkdirTemp("", "orderflow-bench-")
-	if err != nil {
+// startBench starts the Temporal dev server and dials it.
+func startBench(ctx context.Context, o options, log *slog.Logger) (*bench, error) {
+	b := &bench{o: o, log: log, drains: map[drainSpec]DrainResult{}}
+	var err error
+	if b.logDir, err = os.MkdirTemp("", "orderflow-bench-"); err != nil {
 		return nil, err
 	}
-	s.logDir = dir
 	bin, err := devstack.TemporalBin()
 	if err != nil {
 		return nil, err
 	}
-	tlogFile, err := os.Create(filepath.Join(dir, "temporal.log"))
+	logFile, err := os.Create(filepath.Join(b.logDir, "temporal.log"))
 	if err != nil {
 		return nil, err
 	}
-	log.Info("starting the Temporal dev server", "log", tlogFile.Name())
-	ts, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{Bin: bin, Log: tlogFile})
-	if err != nil {
-		tlogFile.Close()
+	log.Info("starting the Temporal dev server", "log", logFile.Name())
+	if b.temporal, err = devstack.StartTemporal(ctx, devstack.TemporalOptions{Bin: bin, Log: logFile}); err != nil {
 		return nil, err
 	}
-	s.temporal = ts
-	s.temporalPID = childPID(os.Getpid(), "temporal")
-	s.tc, err = client.Dial(client.Options{
-		HostPort: ts.Addr(),
-		Logger:   tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-	})
+	b.temporalPID = childPID(os.Getpid(), "temporal")
+	b.tc, err = client.Dial(client.Options{HostPort: b.temporal.Addr(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
-		_ = ts.Stop()
-		return nil, fmt.Errorf("dial temporal at %s: %w", ts.Addr(), err)
+		b.close()
+		return nil, fmt.Errorf("dial temporal at %s: %w", b.temporal.Addr(), err)
 	}
-	return s, nil
+	return b, nil
 }
 
-// close stops the Temporal server.
-func (s *suite) close() {
-	if s.tc != nil {
-		s.tc.Close()
+func (b *bench) close() {
+	if b.tc != nil {
+		b.tc.Close()
 	}
-	if s.temporal != nil {
-		if err := s.temporal.Stop(); err != nil {
-			s.log.Warn("temporal dev server", "err", err)
+	if err := b.temporal.Stop(); err != nil {
+		b.log.Warn("temporal dev server", "err", err)
+	}
+}
+
+// ok records a measurement's error in its result (failed) and logs it; it
+// reports whether there was none.
+func (b *bench) ok(what string, err error, failed *string) bool {
+	if err != nil {
+		*failed = err.Error()
+		b.log.Error(what+" failed", "err", err)
+	}
+	return err == nil
+}
+
+// waitQuiet measures how busy the machine is with the stack idle (1 s);
+// with -quiet-wait it keeps measuring until the share drops below
+// -quiet-below or the wait is over. It returns the last share measured.
+func (b *bench) waitQuiet(ctx context.Context) float64 {
+	for deadline := time.Now().Add(b.o.quietWait); ; {
+		busy := backgroundBusy(time.Second)
+		if busy < b.o.quietBelow || !time.Now().Before(deadline) || ctx.Err() != nil {
+			return busy
 		}
+		b.log.Info("waiting for a quieter machine", "busy", pct(busy), "below", pct(b.o.quietBelow))
 	}
 }
 
-// stack is one scenario's isolated pipeline: its own broker (in memory),
-// database, topics, consumer group, task queues and schedule id
-// (testenv.Stack), and the worker process once started.
+// stack is one scenario's isolated pipeline (testenv.Stack: its own
+// broker, database, topics, group, task queues and schedule id) and its
+// worker process once started.
 type stack struct {
 	*testenv.Stack
-	s       *suite
+	b       *bench
 	name    string
-	cfg     config.Config
 	kcl     *kgo.Client
-	adm     *kadm.Client
 	rdb     *redis.Client
 	pool    *pgxpool.Pool // once the worker has started
 	worker  *testenv.WorkerProc
-	logFile *os.File // the worker's log
+	logFile *os.File
 	refKeys []string // Redis keys to delete at the end
 }
 
-// newStack builds scenario name's configuration (defaults, then tune),
-// starts its broker and creates its database.
-func (s *suite) newStack(ctx context.Context, name string, tune func(*config.Config)) (st *stack, err error) {
+// newStack builds scenario name's configuration (defaults, every worker
+// role in one process, then tune), starts its broker and creates its database.
+func (b *bench) newStack(ctx context.Context, name string, tune func(*config.Config)) (st *stack, err error) {
 	suffix := testenv.Suffix(name)
-	ts, err := testenv.NewStack(ctx, testenv.StackOptions{
-		Suffix:       suffix,
-		AdminDSN:     s.opts.pgDSN,
-		DBPrefix:     "orderflow_bench_",
-		RedisAddr:    s.opts.redisAddr,
-		TemporalAddr: s.temporal.Addr(),
-		DataDir:      filepath.Join(s.logDir, suffix),
+	ts, err := testenv.NewStack(ctx, testenv.StackOptions{Suffix: suffix, AdminDSN: b.o.pgDSN, DBPrefix: "orderflow_bench_",
+		RedisAddr: b.o.redisAddr, TemporalAddr: b.temporal.Addr(), DataDir: filepath.Join(b.logDir, suffix),
 		Tune: func(c *config.Config) {
-			c.WorkerRoles = config.Roles
-			c.LogFormat, c.LogLevel = "json", "info"
+			c.WorkerRoles, c.LogFormat, c.LogLevel = config.Roles, "json", "info"
 			if tune != nil {
 				tune(c)
 			}
-		},
-	})
+		}})
 	if err != nil {
 		return nil, err
 	}
-	st = &stack{Stack: ts, s: s, name: name, cfg: ts.Config}
+	st = &stack{Stack: ts, b: b, name: name}
 	defer func() {
 		if err != nil {
 			st.close()
 		}
 	}()
-	st.kcl, err = kafkaio.NewClient(st.cfg.Kafka, nil)
-	if err != nil {
+	if st.kcl, err = kafkaio.NewClient(st.Config.Kafka, nil); err != nil {
 		return nil, err
 	}
-	st.adm = kafkaio.Admin(st.kcl)
-	st.rdb = redis.NewClient(&redis.Options{Addr: st.cfg.Redis.Addr})
-	if err := st.rdb.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis at %s: %w", st.cfg.Redis.Addr, err)
-	}
-	return st, nil
+	st.rdb = redis.NewClient(&redis.Options{Addr: st.Config.Redis.Addr})
+	return st, st.rdb.Ping(ctx).Err()
 }
 
-// startWorker runs `bin/orderflow migrate` (as the setup Job does; workers
-// only check the schema) and then `bin/orderflow worker` with the
-// scenario's environment, waits until every role's worker has started, and
-// opens the scenario's database pool.
+// saveRefData writes the world's users and restaurants to Redis and keeps
+// their keys for the clean-up.
+func (st *stack) saveRefData(ctx context.Context, w *simulator.World) error {
+	for _, u := range w.Users {
+		st.refKeys = append(st.refKeys, u.ID)
+	}
+	for _, r := range w.Restaurants {
+		st.refKeys = append(st.refKeys, r.ID)
+	}
+	return w.SaveRefData(ctx, st.rdb)
+}
+
+// startWorker runs `orderflow migrate` (as the setup Job does) and then
+// `orderflow worker`, waits until every role has started, opens the
+// scenario's database pool and creates the schedules.
 func (st *stack) startWorker(ctx context.Context) error {
-	env := testenv.WorkerEnv(st.cfg)
-	migrate := exec.CommandContext(ctx, st.s.opts.bin, "migrate")
+	env := testenv.WorkerEnv(st.Config)
+	migrate := exec.CommandContext(ctx, st.b.o.bin, "migrate")
 	migrate.Env = env
 	if out, err := migrate.CombinedOutput(); err != nil {
 		return fmt.Errorf("orderflow migrate: %w\n%s", err, out)
 	}
-	f, err := os.Create(st.workerLog())
-	if err != nil {
+	var err error
+	if st.logFile, err = os.Create(st.logPath("worker")); err != nil {
 		return err
 	}
-	st.logFile = f
-	st.worker, err = testenv.StartWorker(testenv.WorkerOptions{Bin: st.s.opts.bin, Env: env, Log: f, Roles: len(st.cfg.WorkerRoles)})
+	st.worker, err = testenv.StartWorker(testenv.WorkerOptions{Bin: st.b.o.bin, Env: env, Log: st.logFile, Roles: len(st.Config.WorkerRoles)})
 	if err != nil {
 		return err
 	}
 	if err := st.worker.WaitReady(ctx, time.Minute); err != nil {
-		return fmt.Errorf("%w (log %s)", err, st.workerLog())
+		return fmt.Errorf("%w (log %s)", err, st.logPath("worker"))
 	}
-	st.pool, err = pgxpool.New(ctx, st.cfg.PGDSN)
+	if st.pool, err = pgxpool.New(ctx, st.Config.PGDSN); err != nil {
+		return err
+	}
+	_, err = starter.Ensure(ctx, st.b.tc, st.Config)
 	return err
 }
 
-// workerLog is the path of the worker's log.
-func (st *stack) workerLog() string { return filepath.Join(st.s.logDir, st.name+"-worker.log") }
+// logPath is the path of the scenario's log of a process.
+func (st *stack) logPath(process string) string {
+	return filepath.Join(st.b.logDir, st.name+"-"+process+".log")
+}
+
+// logged is what the worker has logged so far.
+func (st *stack) logged() logged {
+	_, errs, sample := st.worker.LogCounts()
+	return logged{WorkerErrors: errs, LogSample: sample, LogPath: st.logPath("worker")}
+}
 
 // close deletes the schedules, stops the worker, drops the database,
-// deletes the reference data and stops the broker. It is safe on a
-// partly built stack.
+// deletes the reference data and stops the broker; it is safe on a partly
+// built stack.
 func (st *stack) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if st.s.tc != nil {
-		_ = starter.Delete(ctx, st.s.tc, st.cfg)
-	}
+	_ = starter.Delete(ctx, st.b.tc, st.Config)
 	if st.worker != nil {
 		if err := st.worker.Stop(); err != nil {
-			st.s.log.Warn("worker stop", "scenario", st.name, "err", err)
+			st.b.log.Warn("worker stop", "scenario", st.name, "err", err)
 		}
-	}
-	if st.logFile != nil {
 		st.logFile.Close()
 	}
 	if st.pool != nil {
@@ -201,7 +218,7 @@ func (st *stack) close() {
 		st.kcl.Close()
 	}
 	if err := st.Stack.Close(); err != nil {
-		st.s.log.Warn("stack close", "scenario", st.name, "err", err)
+		st.b.log.Warn("stack close", "scenario", st.name, "err", err)
 	}
 }
 
@@ -209,48 +226,42 @@ func (st *stack) close() {
 // backends of its database included.
 func (st *stack) snapshot(ctx context.Context) cpuSnapshot {
 	var pids []int
-	if st.pool != nil {
-		rows, err := st.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1`, st.DBName)
-		if err == nil {
-			pids, _ = pgx.CollectRows(rows, pgx.RowTo[int])
-		}
+	if rows, err := st.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1`, st.DBName); err == nil {
+		pids, _ = pgx.CollectRows(rows, pgx.RowTo[int])
 	}
-	return takeSnapshot(st.worker.PID, st.s.temporalPID, pids)
+	return takeSnapshot(st.worker.PID, st.b.temporalPID, pids)
 }
 
-// lag is how many input records the group has not committed yet, over every partition.
+// lag is how many input records the group has not committed yet.
 func (st *stack) lag(ctx context.Context) (int64, error) {
-	parts, err := kafkaio.Owned(ctx, st.adm, st.cfg.Kafka.InputTopic, 0, 1)
+	adm := kafkaio.Admin(st.kcl)
+	parts, err := kafkaio.Owned(ctx, adm, st.Config.Kafka.InputTopic, 0, 1)
 	if err != nil {
 		return 0, err
 	}
-	pos, err := kafkaio.Position(ctx, st.adm, st.cfg.Kafka.Group, st.cfg.Kafka.InputTopic, parts)
-	if err != nil {
-		return 0, err
-	}
-	return pos.Lag(), nil
+	pos, err := kafkaio.Position(ctx, adm, st.Config.Kafka.Group, st.Config.Kafka.InputTopic, parts)
+	return pos.Lag(), err
 }
 
 // stallAfter is how long the lag may stay unchanged while the worker logs
 // errors before a scenario gives up (a broken pipeline, not a slow one).
 const stallAfter = time.Minute
 
-// waitLagZero polls the lag every 100 ms until it is 0 and returns when it
-// saw it so. It fails after timeout, at once if the worker exits, and after
-// stallAfter without progress if the worker has logged errors meanwhile.
+// waitLagZero polls the lag every 100 ms and returns when it saw it 0. It
+// fails after timeout, at once if the worker exits, and after stallAfter
+// without progress if the worker has logged errors meanwhile.
 func (st *stack) waitLagZero(ctx context.Context, timeout time.Duration, progress func(lag int64)) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	lastReport, lastChange := time.Now(), time.Now()
-	var lag int64 = -1
+	lastReport, lastChange, lag := time.Now(), time.Now(), int64(-1)
 	for {
 		select {
 		case <-ctx.Done():
 			return time.Time{}, fmt.Errorf("lag still %d after %s: %w", lag, timeout, ctx.Err())
 		case <-st.worker.Done():
-			return time.Time{}, fmt.Errorf("the worker exited: %v (log %s)%s", st.worker.Err(), st.workerLog(), st.worker.Tail())
+			return time.Time{}, fmt.Errorf("the worker exited: %v (log %s)%s", st.worker.Err(), st.logPath("worker"), st.worker.Tail())
 		case <-tick.C:
 		}
 		l, err := st.lag(ctx)
@@ -265,7 +276,7 @@ func (st *stack) waitLagZero(ctx context.Context, timeout time.Duration, progres
 		}
 		if _, errs, sample := st.worker.LogCounts(); errs > 0 && time.Since(lastChange) > stallAfter {
 			return time.Time{}, fmt.Errorf("no progress for %s at lag %d while the worker logged %d errors (log %s), e.g. %s",
-				stallAfter, lag, errs, st.workerLog(), strings.Join(sample, " | "))
+				stallAfter, lag, errs, st.logPath("worker"), strings.Join(sample, " | "))
 		}
 		if progress != nil && time.Since(lastReport) >= 5*time.Second {
 			progress(lag)

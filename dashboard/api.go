@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/vault"
 )
 
 //go:embed sql/*.sql
@@ -167,44 +170,7 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	u := User{Tags: []UserTag{}, Categories: []CategoryCounter{}}
-	u.Products = Page[ProductCounter]{Limit: limit, Offset: offset, Items: []ProductCounter{}}
-	found := true
-	err = s.readOnly(r.Context(), func(tx pgx.Tx) error {
-		err := tx.QueryRow(r.Context(), query("user"), id).Scan(&u.HUserPK, &u.UserID, &u.Name, &u.Login)
-		if errors.Is(err, pgx.ErrNoRows) {
-			found = false
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rows, _ := tx.Query(r.Context(), query("user_tags"), u.HUserPK)
-		u.Tags, err = appendRows(u.Tags, rows, func(row pgx.CollectableRow) (UserTag, error) {
-			var t UserTag
-			return t, row.Scan(&t.Tag, &t.RuleID, &t.OrderCnt, &t.Threshold)
-		})
-		if err != nil {
-			return err
-		}
-		rows, _ = tx.Query(r.Context(), query("user_categories"), u.HUserPK)
-		u.Categories, err = appendRows(u.Categories, rows, func(row pgx.CollectableRow) (CategoryCounter, error) {
-			var c CategoryCounter
-			return c, row.Scan(&c.CategoryID, &c.CategoryName, &c.OrderCnt)
-		})
-		if err != nil {
-			return err
-		}
-		if err := tx.QueryRow(r.Context(), query("user_products_count"), u.HUserPK).Scan(&u.Products.Total); err != nil {
-			return err
-		}
-		rows, _ = tx.Query(r.Context(), query("user_products"), u.HUserPK, limit, offset)
-		u.Products.Items, err = appendRows(u.Products.Items, rows, func(row pgx.CollectableRow) (ProductCounter, error) {
-			var p ProductCounter
-			return p, row.Scan(&p.ProductID, &p.HProductPK, &p.ProductName, &p.OrderCnt)
-		})
-		return err
-	})
+	u, found, err := s.readUser(r.Context(), id, limit, offset)
 	switch {
 	case err != nil:
 		s.serverError(w, r, err)
@@ -284,4 +250,50 @@ func appendRows[T any](dst []T, rows pgx.Rows, fn pgx.RowToFunc[T]) ([]T, error)
 		return dst, err
 	}
 	return append(dst, got...), nil
+}
+
+// readUser reads one user's answer in a single round trip: the user's hub
+// key is computed here (CONTRACT §6), so the five statements need no answer
+// of each other and go as one pipeline inside one read-only snapshot
+// (BEGIN … COMMIT queued with them).
+func (s *Server) readUser(ctx context.Context, id string, limit, offset int) (User, bool, error) {
+	u := User{Tags: []UserTag{}, Categories: []CategoryCounter{}}
+	u.Products = Page[ProductCounter]{Limit: limit, Offset: offset, Items: []ProductCounter{}}
+	pk := vault.Hub(id)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	b.Queue(fmt.Sprintf("SET LOCAL statement_timeout = %d", statementTimeout))
+	b.Queue(query("user"), id).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&u.HUserPK, &u.UserID, &u.Name, &u.Login)
+	})
+	b.Queue(query("user_tags"), pk).Query(func(rows pgx.Rows) (err error) {
+		u.Tags, err = appendRows(u.Tags, rows, func(row pgx.CollectableRow) (UserTag, error) {
+			var t UserTag
+			return t, row.Scan(&t.Tag, &t.RuleID, &t.OrderCnt, &t.Threshold)
+		})
+		return err
+	})
+	b.Queue(query("user_categories"), pk).Query(func(rows pgx.Rows) (err error) {
+		u.Categories, err = appendRows(u.Categories, rows, func(row pgx.CollectableRow) (CategoryCounter, error) {
+			var c CategoryCounter
+			return c, row.Scan(&c.CategoryID, &c.CategoryName, &c.OrderCnt)
+		})
+		return err
+	})
+	b.Queue(query("user_products_count"), pk).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&u.Products.Total)
+	})
+	b.Queue(query("user_products"), pk, limit, offset).Query(func(rows pgx.Rows) (err error) {
+		u.Products.Items, err = appendRows(u.Products.Items, rows, func(row pgx.CollectableRow) (ProductCounter, error) {
+			var p ProductCounter
+			return p, row.Scan(&p.ProductID, &p.HProductPK, &p.ProductName, &p.OrderCnt)
+		})
+		return err
+	})
+	b.Queue("COMMIT")
+	err := s.pool.SendBatch(ctx, b).Close()
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, false, nil
+	}
+	return u, err == nil, err
 }

@@ -114,37 +114,91 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (waiting up to 5 s for requests in flight). It returns an error when addr
 // cannot be listened on or the server fails; nil after a clean shutdown.
 func Serve(ctx context.Context, addr string, cfg config.Config, pool *pgxpool.Pool, adm *kadm.Client, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	run, err := New(cfg, pool, adm, log).Listen(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("dashboard: listen on %s: %w", addr, err)
+		return err
 	}
-	dash := New(cfg, pool, adm, log)
-	lctx, stopListening := context.WithCancel(ctx)
-	defer stopListening()
-	go dash.listenRefreshes(lctx)
-	srv := &http.Server{
-		Handler:           dash,
-		ReadHeaderTimeout: 5 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	log.Info("dashboard listening", "url", "http://"+ln.Addr().String()+"/")
 	select {
-	case err := <-done:
-		return fmt.Errorf("dashboard: %w", err)
+	case <-run.Done():
+		return run.Err()
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+	return run.Shutdown(sctx)
+}
+
+// ShutdownTimeout is how long Serve lets the requests in flight finish.
+const ShutdownTimeout = 5 * time.Second
+
+// Running is the dashboard served on a listener (Listen) until Shutdown.
+type Running struct {
+	srv      *http.Server
+	done     chan struct{} // closed when the server has stopped serving
+	err      error         // why it stopped by itself; set before done is closed
+	shutdown chan struct{} // closed by Shutdown
+	stop     context.CancelFunc
+}
+
+// Listen listens on addr (ctx bounds only that; its values reach the
+// requests) and serves s there in the background until Shutdown. It returns
+// an error when addr cannot be listened on.
+func (s *Server) Listen(ctx context.Context, addr string) (*Running, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: listen on %s: %w", addr, err)
+	}
+	base, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go s.listenRefreshes(base)
+	r := &Running{
+		srv: &http.Server{
+			Handler:           s,
+			ReadHeaderTimeout: 5 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		},
+		done:     make(chan struct{}),
+		shutdown: make(chan struct{}),
+		stop:     stop,
+	}
+	go func() {
+		defer close(r.done)
+		err := r.srv.Serve(ln)
+		select {
+		case <-r.shutdown:
+		default:
+			r.err = fmt.Errorf("dashboard: %w", err)
+		}
+	}()
+	s.log.Info("dashboard listening", "url", "http://"+ln.Addr().String()+"/")
+	return r, nil
+}
+
+// Done is closed when the server stops serving: after Shutdown, or when it
+// failed by itself (Err says why).
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Err is why the server stopped by itself; nil while it serves and after
+// Shutdown.
+func (r *Running) Err() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// Shutdown stops the server, waiting until ctx ends for the requests in
+// flight to finish.
+func (r *Running) Shutdown(ctx context.Context) error {
+	close(r.shutdown)
+	r.stop()
+	err := r.srv.Shutdown(ctx)
+	<-r.done
+	if err == nil {
+		err = r.err
 	}
 	if err != nil {
 		return fmt.Errorf("dashboard: shutdown: %w", err)

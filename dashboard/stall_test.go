@@ -87,15 +87,23 @@ func addFailure(t *testing.T, pool *pgxpool.Pool, id, step, typ, msg string, ago
 	return at
 }
 
-// TestStallBannerWhenRunsFail: two runs failed for good since the last
-// commit put a red banner at the top of the page naming the error type, the
-// step, the message (escaped) and since when; a commit takes it away.
-func TestStallBannerWhenRunsFail(t *testing.T) {
-	pool := migrated(t, testenv.Postgres(t))
+// stallPage serves the dashboard of one shard (no Kafka) on a fresh
+// migrated database, until the test ends.
+func stallPage(t *testing.T) (*pgxpool.Pool, *httptest.Server) {
+	t.Helper()
+	_, pool := testenv.MigratedPostgres(t)
 	cfg := defaultConfig(t)
 	cfg.Pipeline.Shards = 1
 	srv := httptest.NewServer(New(cfg, pool, nil, testLogger()))
 	t.Cleanup(srv.Close)
+	return pool, srv
+}
+
+// TestStallBannerWhenRunsFail: two runs failed for good since the last
+// commit put a red banner at the top of the page naming the error type, the
+// step, the message (escaped) and since when; a commit takes it away.
+func TestStallBannerWhenRunsFail(t *testing.T) {
+	pool, srv := stallPage(t)
 
 	addBatch(t, pool, "ok-1", 10*time.Minute)
 	if b := bannerAfter(t, srv.URL, time.Now()); b != "" {
@@ -195,11 +203,7 @@ const readStall = `(() => {
 // everything else of the page, and the page's own refresh takes it away
 // once a batch commits (no reload).
 func TestStallBannerInBrowser(t *testing.T) {
-	pool := migrated(t, testenv.Postgres(t))
-	cfg := defaultConfig(t)
-	cfg.Pipeline.Shards = 1
-	srv := httptest.NewServer(New(cfg, pool, nil, testLogger()))
-	t.Cleanup(srv.Close)
+	pool, srv := stallPage(t)
 	addBatch(t, pool, "ok-1", 10*time.Minute)
 	addFailure(t, pool, "run-1", "UpsertCdm", "BadSQL", `permission denied for table user_product_counters`, 2*time.Minute)
 	addFailure(t, pool, "run-2", "UpsertCdm", "BadSQL", `permission denied for table user_product_counters`, time.Minute)

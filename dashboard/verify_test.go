@@ -36,13 +36,8 @@ func TestVerifyLine(t *testing.T) {
 // of stg.verify_runs, read as orderflow_reader.
 func TestPageShowsLastVerify(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	pool := migrated(t, dsn)
-	reader, err := db.OpenAs(ctx, dsn, db.Role("reader"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
+	dsn, pool := testenv.MigratedPostgres(t)
+	reader := testenv.PoolAs(t, dsn, db.Role("reader"))
 	get := func() string {
 		t.Helper()
 		srv := httptest.NewServer(New(defaultConfig(t), reader, nil, testLogger())) // a fresh snapshot each time

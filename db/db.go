@@ -58,6 +58,23 @@ func OpenReader(ctx context.Context, dsn string, setRole bool) (*pgxpool.Pool, e
 }
 
 func open(ctx context.Context, dsn, role string, readOnly bool) (*pgxpool.Pool, error) {
+	pool, err := NewPool(dsn, role, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	if err := Ping(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// NewPool builds the pool Open (role "", readOnly false), OpenAs (role) or
+// OpenReader (readOnly) connect, without connecting: nothing is dialled
+// until the pool is used, so a process that dials when it starts rather
+// than when it is built (the fx apps of cmd/orderflow) builds it here and
+// checks it with Ping then.
+func NewPool(dsn, role string, readOnly bool) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse PG_DSN: %w", err)
@@ -78,15 +95,21 @@ func open(ctx context.Context, dsn, role string, readOnly bool) (*pgxpool.Pool, 
 		}
 		return nil
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// It connects nothing: connections are made when the pool is used.
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect postgres: %w", err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres at %s:%d is unreachable: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
-	}
 	return pool, nil
+}
+
+// Ping checks the server of pool answers; the error names the server.
+func Ping(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := pool.Ping(ctx); err != nil {
+		c := pool.Config().ConnConfig
+		return fmt.Errorf("postgres at %s:%d is unreachable: %w", c.Host, c.Port, err)
+	}
+	return nil
 }
 
 // migrateLock serialises concurrent Migrate calls (several workers starting at once).

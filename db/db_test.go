@@ -12,11 +12,7 @@ import (
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testenv.PoolAs(t, testenv.Postgres(t), "") // not migrated
 	first, err := db.Migrate(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
@@ -41,15 +37,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 // another layer's; the reader writes nothing.
 func TestRolesAreConfined(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	pool, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	dsn, _ := testenv.MigratedPostgres(t)
 	writes := map[string]string{
 		"stg": `INSERT INTO stg.batches (batch_id, shard, shards, load_dt, ranges, fetched, backlog) VALUES ('b', 0, 1, now(), '[]', 0, 0)`,
 		"dds": `INSERT INTO dds.h_category VALUES (gen_random_uuid(), 'x', now(), 'test')`,
@@ -77,14 +65,7 @@ func TestRolesAreConfined(t *testing.T) {
 // TestKeysMatchPostgres: Go's keys equal uuid_generate_v5 in PostgreSQL.
 func TestKeysMatchPostgres(t *testing.T) {
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	_, pool := testenv.MigratedPostgres(t)
 	for _, key := range []string{"626a81ce9a8cd1920641e296", "Выпечка", "322519", "", "a|b|c"} {
 		var pg string
 		if err := pool.QueryRow(ctx, `SELECT uuid_generate_v5($1::uuid, $2)::text`, vault.Namespace.String(), key).Scan(&pg); err != nil {

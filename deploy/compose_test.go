@@ -1,15 +1,11 @@
 package deploy
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +14,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/orderflow/orderflow/config"
-	"github.com/orderflow/orderflow/devstack"
 )
 
 // composeService is the part of the Compose specification that
@@ -329,150 +324,5 @@ func TestComposeFile(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// composeCommand finds a Compose implementation that validates without an
-// engine: docker-compose (v1, Debian's package) or the docker compose
-// plugin. As root with apt-get it installs Debian's docker-compose when
-// neither is there; otherwise it fails saying what to install.
-func composeCommand(t *testing.T) []string {
-	t.Helper()
-	if p, err := exec.LookPath("docker-compose"); err == nil {
-		return []string{p}
-	}
-	if p, err := exec.LookPath("docker"); err == nil {
-		if exec.Command(p, "compose", "version").Run() == nil {
-			return []string{p, "compose"}
-		}
-	}
-	apt, err := exec.LookPath("apt-get")
-	if err != nil || os.Geteuid() != 0 {
-		t.Fatalf("no docker-compose (or docker compose plugin) to validate docker-compose.yml; install it (Debian: apt-get install docker-compose) or run the tests as root on Debian, where this test installs it")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	install := func() ([]byte, error) {
-		// Another apt-get (a parallel test installing its own tool) may hold
-		// the dpkg lock: wait for it rather than fail.
-		cmd := exec.CommandContext(ctx, apt, "-o", "DPkg::Lock::Timeout=180", "install", "-y", "-qq", "--no-install-recommends", "docker-compose")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
-	t.Logf("installing docker-compose with apt-get (once)")
-	if out, err := install(); err != nil {
-		t.Logf("apt-get install failed (%v), updating the package lists first:\n%s", err, out)
-		if out, err := exec.CommandContext(ctx, apt, "-o", "DPkg::Lock::Timeout=180", "update", "-qq").CombinedOutput(); err != nil {
-			t.Fatalf("apt-get update: %v\n%s", err, out)
-		}
-		if out, err := install(); err != nil {
-			t.Fatalf("apt-get install docker-compose: %v\n%s", err, out)
-		}
-	}
-	p, err := exec.LookPath("docker-compose")
-	if err != nil {
-		t.Fatalf("docker-compose installed but not found: %v", err)
-	}
-	return []string{p}
-}
-
-// TestComposeConfig runs `docker-compose config -q`, Compose's own schema
-// and interpolation check, which needs no Docker engine.
-func TestComposeConfig(t *testing.T) {
-	argv := append(composeCommand(t), "-f", "docker-compose.yml", "config", "-q")
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = ".."
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-	}
-	if s := strings.TrimSpace(string(out)); s != "" {
-		t.Logf("%s says:\n%s", strings.Join(argv, " "), s)
-	}
-}
-
-// interpolate resolves Compose's ${NAME:-default} and ${NAME-default} to
-// their defaults (what runs when nothing is overridden); a bare ${NAME} or
-// $NAME has none and is an error.
-func interpolate(s string) (string, error) {
-	var err error
-	out := regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)([^}]*)\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`).ReplaceAllStringFunc(s, func(m string) string {
-		sub := regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}$`).FindStringSubmatch(m)
-		if sub == nil {
-			err = fmt.Errorf("%s has no default", m)
-			return m
-		}
-		return sub[1]
-	})
-	return out, err
-}
-
-// temporalDevVersions returns the Temporal server and UI versions `make
-// run` runs: those bin/temporal reports when it is there, else those the
-// Temporal CLI release devstack pins builds in (its go.mod, from the module
-// proxy or cache).
-func temporalDevVersions(t *testing.T) (server, ui string) {
-	t.Helper()
-	if out, err := exec.Command("../bin/temporal", "--version").Output(); err == nil {
-		// temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)
-		if m := regexp.MustCompile(`Server ([0-9][^,)\s]*), UI ([0-9][^,)\s]*)`).FindStringSubmatch(string(out)); m != nil {
-			return m[1], m[2]
-		}
-		t.Fatalf("bin/temporal --version: %q", out)
-	}
-	cmd := exec.Command("go", "list", "-m", "-json", "github.com/temporalio/cli@"+devstack.TemporalCLIVersion)
-	cmd.Dir = t.TempDir() // outside this module: go.mod and go.sum stay as they are
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	out, err := cmd.Output()
-	var info struct{ GoMod string }
-	if err != nil || json.Unmarshal(out, &info) != nil || info.GoMod == "" {
-		t.Fatalf("go list -m github.com/temporalio/cli@%s: %v %s", devstack.TemporalCLIVersion, err, stderr(err))
-	}
-	gomod, err := os.ReadFile(info.GoMod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := regexp.MustCompile(`(?m)^\s*go\.temporal\.io/server v(\S+)`).FindSubmatch(gomod)
-	u := regexp.MustCompile(`(?m)^\s*github\.com/temporalio/ui-server/v2 v(\S+)`).FindSubmatch(gomod)
-	if s == nil || u == nil {
-		t.Fatalf("%s names no Temporal server or UI version", info.GoMod)
-	}
-	return string(s[1]), string(u[1])
-}
-
-// TestComposeImages checks the images of docker-compose.yml: Temporal is
-// the server release `make run` runs (no auto-setup image, which Temporal
-// no longer publishes for new releases), with its admin tools and UI, and
-// every image is pinned to at least a minor version.
-func TestComposeImages(t *testing.T) {
-	f := loadCompose(t)
-	tags := map[string]string{}
-	for name, s := range f.Services {
-		if s.Build != nil {
-			continue // the orderflow image, built here
-		}
-		image, err := interpolate(s.Image)
-		if err != nil {
-			t.Errorf("%s: image %q: %v", name, s.Image, err)
-			continue
-		}
-		if strings.Contains(image, "auto-setup") {
-			t.Errorf("%s: image %s: temporalio/auto-setup is for development only and not published for new releases; use temporalio/server with a schema one-shot", name, image)
-		}
-		repo, tag, _ := strings.Cut(image, ":")
-		if !regexp.MustCompile(`^\d+\.\d+([.-]|$)`).MatchString(tag) {
-			t.Errorf("%s: image %s: want a tag pinned to at least a minor version (like 16.10)", name, image)
-		}
-		tags[repo] = tag
-	}
-	server, ui := temporalDevVersions(t)
-	if got := tags["temporalio/server"]; got != server {
-		t.Errorf("temporalio/server:%s, want %s, the server `make run` runs", got, server)
-	}
-	if got := tags["temporalio/admin-tools"]; got != server && !strings.HasPrefix(got, server+"-") {
-		t.Errorf("temporalio/admin-tools:%s, want the tools of server %s", got, server)
-	}
-	if got := tags["temporalio/ui"]; got != ui {
-		t.Errorf("temporalio/ui:%s, want %s, the UI `make run` serves", got, ui)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	tlog "go.temporal.io/sdk/log"
@@ -15,6 +16,30 @@ import (
 
 	"github.com/orderflow/orderflow/starter"
 )
+
+// ns is the spec's namespace, written out here so the test does not borrow
+// the pipeline's own key code.
+var ns = uuid.MustParse("7f288a2e-0ad0-4039-8e59-6c9838d87307")
+
+func key(s string) uuid.UUID { return uuid.NewSHA1(ns, []byte(s)) }
+
+// scanRows runs query with args and calls each after it scans a row into dest.
+func scanRows(t *testing.T, s *stack, query string, args, dest []any, each func()) {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		each()
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+}
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 

@@ -51,18 +51,9 @@ func TestHostileTopic(t *testing.T) {
 
 	// What each hostile kind became.
 	got := map[int64]string{}
-	rows, err := s.pool.Query(ctx, `SELECT "offset", reason FROM stg.rejected_messages`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var off int64
-		var reason string
-		if err := rows.Scan(&off, &reason); err != nil {
-			t.Fatal(err)
-		}
-		got[off] = reason
-	}
+	var off int64
+	var reason string
+	scanRows(t, s, `SELECT "offset", reason FROM stg.rejected_messages`, nil, []any{&off, &reason}, func() { got[off] = reason })
 	seen := map[simulator.Kind]map[string]int{}
 	for i, m := range msgs {
 		if seen[m.Kind] == nil {

@@ -46,13 +46,7 @@ func TestPoisonRecordIsSetAside(t *testing.T) {
 			checkPoison(t, s, victim, step)
 			checkNoRunFailed(t, s)
 			checkVerify(t, s)
-			var orders int
-			if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM stg.order_events`).Scan(&orders); err != nil {
-				t.Fatal(err)
-			}
-			if orders != want.Orders {
-				t.Errorf("stg.order_events holds %d orders, want %d (the poison order must not stay)", orders, want.Orders)
-			}
+			checkOrders(t, s, want.Orders, " (the poison order must not stay)")
 		})
 	}
 }

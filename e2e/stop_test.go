@@ -11,6 +11,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 
 	"github.com/orderflow/orderflow/internal/faults"
@@ -210,23 +211,9 @@ func activityOutcome(t *testing.T, s *stack, run activityRun) outcome {
 			if a := ev.GetActivityTaskStartedEventAttributes(); scheduled[a.GetScheduledEventId()] {
 				out.attempt = a.GetAttempt()
 			}
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			if scheduled[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()] {
-				out.outcome = ev.GetEventType()
-				closed++
-			}
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-			if scheduled[ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId()] {
-				out.outcome = ev.GetEventType()
-				closed++
-			}
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-			if scheduled[ev.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId()] {
-				out.outcome = ev.GetEventType()
-				closed++
-			}
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-			if scheduled[ev.GetActivityTaskCanceledEventAttributes().GetScheduledEventId()] {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+			enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+			if scheduled[closedScheduledID(ev)] {
 				out.outcome = ev.GetEventType()
 				closed++
 			}
@@ -236,6 +223,21 @@ func activityOutcome(t *testing.T, s *stack, run activityRun) outcome {
 		t.Errorf("%s was scheduled %d time(s) and closed %d time(s) in run %s, want once each at most", slowStep, len(scheduled), closed, run.runID)
 	}
 	return out
+}
+
+// closedScheduledID is the id of the scheduled event an activity task's
+// closing event (completed, failed, timed out or canceled) refers to; 0 for
+// any other event.
+func closedScheduledID(ev *historypb.HistoryEvent) int64 {
+	for _, a := range []interface{ GetScheduledEventId() int64 }{
+		ev.GetActivityTaskCompletedEventAttributes(), ev.GetActivityTaskFailedEventAttributes(),
+		ev.GetActivityTaskTimedOutEventAttributes(), ev.GetActivityTaskCanceledEventAttributes(),
+	} {
+		if id := a.GetScheduledEventId(); id != 0 {
+			return id
+		}
+	}
+	return 0
 }
 
 // waitActivityOutcome waits until the slow activity has a closing event.

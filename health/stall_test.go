@@ -25,16 +25,7 @@ type warehouse struct {
 
 func newWarehouse(t *testing.T) *warehouse {
 	t.Helper()
-	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	pool, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	dsn, pool := testenv.MigratedPostgres(t)
 	return &warehouse{dsn: dsn, pool: pool}
 }
 

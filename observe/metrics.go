@@ -2,6 +2,7 @@ package observe
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -57,6 +58,15 @@ var (
 		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 	}, []string{"activity"})
 
+	// SharedLockHeld counts the seconds each lock that every shard needs was
+	// held (from acquiring it to the end of its transaction), per lock
+	// (orderflow_shared_lock_held_seconds_total). Its rate over the batches'
+	// wall time is the serial share that bounds how many pipelines help.
+	SharedLockHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orderflow_shared_lock_held_seconds_total",
+		Help: "Seconds a lock every shard needs was held, per lock (acquired to end of transaction).",
+	}, []string{"lock"})
+
 	// Batches counts committed non-empty batches per shard (orderflow_batches_total).
 	Batches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orderflow_batches_total",
@@ -68,7 +78,7 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		InputLag, BatchRecords, RowsWritten, RejectedMessages, ActivityDuration, Batches,
+		InputLag, BatchRecords, RowsWritten, RejectedMessages, ActivityDuration, Batches, SharedLockHeld,
 		sdkMetrics,
 	)
 }
@@ -107,4 +117,9 @@ func setInputLag(lag map[int32]int64) {
 	for p, n := range lag {
 		InputLag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(n))
 	}
+}
+
+// LockHeld adds d to the time lock was held (SharedLockHeld).
+func LockHeld(lock string, d time.Duration) {
+	SharedLockHeld.WithLabelValues(lock).Add(d.Seconds())
 }

@@ -67,6 +67,26 @@ func newDeps(t *testing.T) deps {
 	return deps{cfg: cfg, pool: pool, rdb: testenv.Redis(t), kc: kc, tc: tc}
 }
 
+// startModule runs observe.Module in an fx app on d's clients until the
+// test ends and returns its server.
+func startModule(t *testing.T, d deps) *observe.Server {
+	t.Helper()
+	var srv *observe.Server
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(d.cfg, slog.New(slog.DiscardHandler), d.pool, d.kc),
+		fx.Supply(fx.Annotate(d.rdb, fx.As(new(redis.UniversalClient)))),
+		fx.Supply(fx.Annotate(d.tc, fx.As(new(client.Client)))),
+		observe.Module,
+		fx.Populate(&srv),
+	)
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = app.Stop(context.Background()) })
+	return srv
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -100,19 +120,7 @@ func TestModuleServesHealthReadinessAndMetrics(t *testing.T) {
 	d := newDeps(t)
 	ctx := context.Background()
 
-	var srv *observe.Server
-	app := fx.New(
-		fx.NopLogger,
-		fx.Supply(d.cfg, slog.New(slog.DiscardHandler), d.pool, d.kc),
-		fx.Supply(fx.Annotate(d.rdb, fx.As(new(redis.UniversalClient)))),
-		fx.Supply(fx.Annotate(d.tc, fx.As(new(client.Client)))),
-		observe.Module,
-		fx.Populate(&srv),
-	)
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.Stop(context.Background()) })
+	srv := startModule(t, d)
 	if srv.Addr() != d.cfg.HealthAddr {
 		t.Fatalf("server listens on %s, want HEALTH_ADDR %s", srv.Addr(), d.cfg.HealthAddr)
 	}

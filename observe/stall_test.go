@@ -2,7 +2,6 @@ package observe_test
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -11,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.temporal.io/sdk/client"
-	"go.uber.org/fx"
 
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/health"
@@ -35,19 +31,7 @@ func TestStallMetrics(t *testing.T) {
 	d.cfg.Pipeline.Shards = 1
 	d.cfg.Pipeline.ScheduleInterval = 10 * time.Second // stalled after 30 s without a commit
 
-	var srv *observe.Server
-	app := fx.New(
-		fx.NopLogger,
-		fx.Supply(d.cfg, slog.New(slog.DiscardHandler), d.pool, d.kc),
-		fx.Supply(fx.Annotate(d.rdb, fx.As(new(redis.UniversalClient)))),
-		fx.Supply(fx.Annotate(d.tc, fx.As(new(client.Client)))),
-		observe.Module,
-		fx.Populate(&srv),
-	)
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.Stop(context.Background()) })
+	srv := startModule(t, d)
 	base := "http://" + srv.Addr()
 
 	scrape := func() string {

@@ -34,17 +34,25 @@ func toBytes(s []string) [][]byte {
 	return out
 }
 
-func TestExpectHandBuilt(t *testing.T) {
-	w := NewWorld(Options{Seed: 5, Users: 5, Restaurants: 2, End: testEnd})
-	r := w.Restaurants[0]
-	a := r.Menu[0]
-	var b refdata.MenuItem
-	for _, m := range r.Menu {
+// smallWorld is a world of 5 users and 2 restaurants, with the first dish
+// of the first restaurant's menu (a) and its first dish of another
+// category (b).
+func smallWorld() (w *World, a, b refdata.MenuItem) {
+	w = NewWorld(Options{Seed: 5, Users: 5, Restaurants: 2, End: testEnd})
+	menu := w.Restaurants[0].Menu
+	a = menu[0]
+	for _, m := range menu {
 		if m.Category != a.Category {
 			b = m
 			break
 		}
 	}
+	return w, a, b
+}
+
+func TestExpectHandBuilt(t *testing.T) {
+	w, a, b := smallWorld()
+	r := w.Restaurants[0]
 	u1, u2, unk := w.Users[0].ID, w.Users[1].ID, "ffffffffffffffffffffffff"
 	ab, onlyA, onlyB := []refdata.MenuItem{a, b}, []refdata.MenuItem{a}, []refdata.MenuItem{b}
 	ok := func(v []byte) Message { return Message{Value: v} }
@@ -112,16 +120,8 @@ func TestExpectHistory(t *testing.T) {
 // TestExpectOwnerMoves: the current version alone decides the user,
 // restaurant and items an order counts for, whatever the order of arrival.
 func TestExpectOwnerMoves(t *testing.T) {
-	w := NewWorld(Options{Seed: 5, Users: 5, Restaurants: 2, End: testEnd})
+	w, p, q := smallWorld()
 	r0, r1 := w.Restaurants[0], w.Restaurants[1]
-	p := r0.Menu[0]
-	var q refdata.MenuItem
-	for _, m := range r0.Menu {
-		if m.Category != p.Category {
-			q = m
-			break
-		}
-	}
 	s := r1.Menu[0]
 	a, b := w.Users[0].ID, w.Users[1].ID
 	ok := func(v []byte) Message { return Message{Value: v} }

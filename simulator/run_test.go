@@ -15,23 +15,15 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // fakeKafka starts an in-process broker with a one-partition topic and
 // returns a producing client.
 func fakeKafka(t *testing.T, topic string) (*kfake.Cluster, *kgo.Client) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return c, cl
+	return fakeKafkaParts(t, topic, 1)
 }
 
 // consumeAll reads topic from the start until want records arrived or ctx ends.
@@ -76,21 +68,10 @@ func TestProduce(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { rdb.Close() })
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("this test needs Redis at 127.0.0.1:6379 (start redis-server): %v", err)
-	}
 	c, cl := fakeKafka(t, "orders")
 	w := NewWorld(Options{Seed: time.Now().UnixNano(), Users: 40, Restaurants: 2, End: time.Now()})
-	var keys []string
-	for _, u := range w.Users {
-		keys = append(keys, u.ID)
-	}
-	for _, r := range w.Restaurants {
-		keys = append(keys, r.ID)
-	}
-	t.Cleanup(func() { rdb.Del(context.Background(), keys...) })
+	keys := refKeys(w)
+	rdb := testRedis(t, w)
 
 	runCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -126,15 +107,11 @@ func fakeKafkaParts(t *testing.T, topic string, partitions int32) (*kfake.Cluste
 	return c, cl
 }
 
-// testRedis connects to the local Redis and deletes the worlds' reference keys
-// at the end.
+// testRedis connects to the test Redis (testenv.Redis) and deletes the
+// worlds' reference keys at the end.
 func testRedis(t *testing.T, worlds ...*World) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { rdb.Close() })
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("this test needs Redis at 127.0.0.1:6379 (start redis-server): %v", err)
-	}
+	rdb := testenv.Redis(t)
 	var keys []string
 	for _, w := range worlds {
 		keys = append(keys, refKeys(w)...)

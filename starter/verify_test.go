@@ -81,7 +81,7 @@ func TestVerifySchedule(t *testing.T) {
 	if _, err := db.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	a := &activities.Activities{Cfg: cfg, DB: activities.Pools{Dds: pool}}
+	a := &activities.Activities{DB: activities.Pools{Dds: pool}}
 	w := worker.New(tc, cfg.Temporal.TaskQueue(config.RoleDds), worker.Options{})
 	w.RegisterWorkflow(workflows.Verify)
 	w.RegisterActivity(a.RunVerify)

@@ -31,9 +31,13 @@ import (
 	"github.com/orderflow/orderflow/workflows"
 )
 
-// Clients are the shared connections of a process.
+// Clients are the shared connections of a process. Their constructors
+// dial nothing: each client checks its service answers in a start hook,
+// with the start's context (so fx's start timeout and Ctrl-C cancel a dial
+// that hangs), and is closed in a stop hook.
 var Clients = fx.Module("clients",
-	fx.Provide(NewPool, NewRedis, NewKafka, NewTemporal),
+	fx.Provide(NewPool, NewRedis, NewKafka, NewTemporal,
+		func(t *Temporal) client.Client { return t }),
 )
 
 // Module runs the workers of cfg.WorkerRoles, each layer on its own pool.
@@ -42,8 +46,8 @@ var Clients = fx.Module("clients",
 // value group InterceptorGroup of extra worker interceptors; nothing in
 // production provides either.
 var Module = fx.Module("workers",
-	fx.Provide(NewPools, fx.Annotate(NewActivities, fx.ParamTags("", "", "", "", "", "", `optional:"true"`))),
-	fx.Invoke(fx.Annotate(Register, fx.ParamTags("", "", "", "", "", `group:"`+InterceptorGroup+`"`))),
+	fx.Provide(NewPools, NewActivities),
+	fx.Invoke(Register),
 )
 
 // InterceptorGroup is the fx value group of worker interceptors that
@@ -51,35 +55,51 @@ var Module = fx.Module("workers",
 // faults.
 const InterceptorGroup = "worker_interceptors"
 
-// App is a whole worker process: its config and logger, the clients, the
-// workers, the health server.
+// Process is a whole worker process: its config and logger, the clients,
+// the workers, the health server. App is Process as an fx app; dev adds
+// its local stack before it.
 //
-// Stopping runs fx's stop hooks in reverse order of their start: first
-// /readyz turns to 503 (notReadyOnStop), then the workers stop polling and
-// finish their activities (up to WORKER_STOP_TIMEOUT), then the health
-// server stops (so /healthz and /metrics answer while the workers drain),
-// and only then the clients close (the Temporal client after the workers,
-// whose hooks were appended after it was built).
-func App(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
-	return fx.New(
+// Starting runs the start hooks in the order their constructors ran: the
+// clients check their services, then the health server and the workers
+// start. Stopping runs the stop hooks in reverse order: first /readyz turns
+// to 503 (notReadyOnStop), then the workers stop polling and finish their
+// activities (up to WORKER_STOP_TIMEOUT), then the health server stops (so
+// /healthz and /metrics answer while the workers drain), and only then the
+// clients close (the Temporal client after the workers, whose hooks were
+// appended after it was built).
+func Process(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(
 		fx.Supply(cfg, log),
+		fx.StartTimeout(StartTimeout),
 		fx.StopTimeout(StopTimeout(cfg)),
-		fx.WithLogger(func() fxevent.Logger {
-			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
-			l.UseLogLevel(slog.LevelDebug)
-			// Every error fx meets is also returned by Start or Stop, and
-			// the caller reports it: logged at error level too, a failing
-			// start would print the same error three times.
-			l.UseErrorLevel(slog.LevelDebug)
-			return l
-		}),
+		FxLogger(log),
 		Clients,
 		observe.Module, // before Module: its server stops after the workers
 		Module,
 		fx.Invoke(notReadyOnStop), // after Module: its hook is the first to stop
-		fx.Options(extra...),
 	)
 }
+
+// App is a worker process (Process) with extra options (the fault tests').
+func App(cfg config.Config, log *slog.Logger, extra ...fx.Option) *fx.App {
+	return fx.New(Process(cfg, log), fx.Options(extra...))
+}
+
+// FxLogger logs fx's events on log at debug level. Every error fx meets is
+// also returned by Start or Stop, and the caller reports it: logged at error
+// level too, a failing start would print the same error three times.
+func FxLogger(log *slog.Logger) fx.Option {
+	return fx.WithLogger(func() fxevent.Logger {
+		l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
+		l.UseLogLevel(slog.LevelDebug)
+		l.UseErrorLevel(slog.LevelDebug)
+		return l
+	})
+}
+
+// StartTimeout bounds a worker process's start: every client's check and
+// the workers' start.
+const StartTimeout = time.Minute
 
 // StopTimeout is how long stopping a worker process may take in all:
 // WORKER_STOP_TIMEOUT for the activities plus 10 s for the rest, and never
@@ -97,42 +117,64 @@ func notReadyOnStop(lc fx.Lifecycle, s *observe.Server, log *slog.Logger) {
 	}))
 }
 
-// NewPool opens the PostgreSQL pool of the login user, checks the schema
-// is the one this build expects, and closes the pool on stop. Workers never
-// migrate (`orderflow migrate`, the setup Job, does): a database behind this
-// build fails the start; one ahead of it (a newer build migrated it, as in a
-// rollout or a rollback of the image) is logged as a warning and the worker
-// runs, since migrations only add.
+// NewPool builds the PostgreSQL pool of the login user. When the process
+// starts it checks the server answers and the schema is the one this build
+// expects; the pool closes on stop. Workers never migrate (`orderflow
+// migrate`, the setup Job, does): a database behind this build fails the
+// start; one ahead of it (a newer build migrated it, as in a rollout or a
+// rollback of the image) is logged as a warning and the worker runs, since
+// migrations only add.
 func NewPool(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
-	ctx := context.Background()
-	pool, err := db.Open(ctx, cfg.PGDSN)
+	pool, err := db.NewPool(cfg.PGDSN, "", false)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.CheckSchema(ctx, pool); err != nil {
+	appendPoolHooks(lc, pool, func(ctx context.Context) error {
+		if err := db.Ping(ctx, pool); err != nil {
+			return err
+		}
+		err := db.CheckSchema(ctx, pool)
 		var m *db.SchemaMismatch
-		if !errors.As(err, &m) || m.Behind() {
-			pool.Close()
-			return nil, err
+		if err == nil || !errors.As(err, &m) || m.Behind() {
+			return err
 		}
 		log.Warn("running on a newer schema", "err", err, "schema_version", m.Have, "build_version", m.Want)
-	}
-	lc.Append(fx.StopHook(pool.Close))
+		return nil
+	})
 	return pool, nil
 }
 
-// NewPools opens one pool per worker role of this process, acting as the
-// role's PostgreSQL role when PG_SET_ROLE is on (else sharing pool).
+// appendPoolHooks checks pool with check when the process starts and
+// closes it when the process stops, or at once when the check fails.
+func appendPoolHooks(lc fx.Lifecycle, pool *pgxpool.Pool, check func(context.Context) error) {
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := check(ctx); err != nil {
+				pool.Close()
+				return err
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			pool.Close()
+			return nil
+		},
+	})
+}
+
+// NewPools builds one pool per worker role of this process, acting as the
+// role's PostgreSQL role when PG_SET_ROLE is on (else sharing pool); each
+// role's pool is checked when the process starts.
 func NewPools(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool) (activities.Pools, error) {
 	var ps activities.Pools
 	for _, role := range cfg.WorkerRoles {
 		p := pool
 		if cfg.PGSetRole {
 			var err error
-			if p, err = db.OpenAs(context.Background(), cfg.PGDSN, db.Role(string(role))); err != nil {
+			if p, err = db.NewPool(cfg.PGDSN, db.Role(string(role)), false); err != nil {
 				return ps, err
 			}
-			lc.Append(fx.StopHook(p.Close))
+			appendPoolHooks(lc, p, func(ctx context.Context) error { return db.Ping(ctx, p) })
 		}
 		switch role {
 		case config.RoleStg:
@@ -148,60 +190,102 @@ func NewPools(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool) (activitie
 
 // OpenRedis connects to Redis (with AUTH and TLS when configured) and checks it answers.
 func OpenRedis(ctx context.Context, cfg config.Redis) (*redis.Client, error) {
+	rdb := newRedis(cfg)
+	if err := pingRedis(ctx, rdb, cfg); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// newRedis builds the client of cfg; it dials when first used.
+func newRedis(cfg config.Redis) *redis.Client {
 	opts := &redis.Options{Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
 	if cfg.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis at %s is unreachable: %w", cfg.Addr, err)
-	}
-	return rdb, nil
+	return redis.NewClient(opts)
 }
 
-// NewRedis is OpenRedis for fx: closed when the process stops.
-func NewRedis(lc fx.Lifecycle, cfg config.Config) (redis.UniversalClient, error) {
-	rdb, err := OpenRedis(context.Background(), cfg.Redis)
-	if err != nil {
-		return nil, err
+func pingRedis(ctx context.Context, rdb *redis.Client, cfg config.Redis) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s is unreachable: %w", cfg.Addr, err)
 	}
-	lc.Append(fx.StopHook(rdb.Close))
-	return rdb, nil
+	return nil
+}
+
+// NewRedis is OpenRedis for fx: checked when the process starts, closed
+// when it stops.
+func NewRedis(lc fx.Lifecycle, cfg config.Config) redis.UniversalClient {
+	rdb := newRedis(cfg.Redis)
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return pingRedis(ctx, rdb, cfg.Redis) },
+		OnStop:  func(context.Context) error { return rdb.Close() },
+	})
+	return rdb
 }
 
 // NewKafka builds the producer/admin client, whose record batches are
-// capped by what each topic accepts (limits), and checks a broker answers.
+// capped by what each topic accepts (limits); when the process starts it
+// checks a broker answers.
 func NewKafka(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*kgo.Client, *kafkaio.Limits, error) {
 	limits := kafkaio.NewLimits()
 	cl, err := kafkaio.NewClient(cfg.Kafka, log, kgo.ProducerBatchMaxBytesFn(limits.BatchMax))
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := kafkaio.Ping(context.Background(), cl, cfg.Kafka.Brokers); err != nil {
-		cl.Close()
-		return nil, nil, err
-	}
 	limits.SetAdmin(kafkaio.Admin(cl))
-	lc.Append(fx.StopHook(cl.Close))
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return kafkaio.Ping(ctx, cl, cfg.Kafka.Brokers) },
+		OnStop: func(context.Context) error {
+			cl.Close()
+			return nil
+		},
+	})
 	return cl, limits, nil
 }
 
-// NewTemporal dials the Temporal frontend.
-func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (client.Client, error) {
-	c, err := temporalclient.Dial(context.Background(), cfg.Temporal, log, observe.TemporalMetricsHandler())
-	if err != nil {
-		return nil, err
-	}
-	lc.Append(fx.StopHook(c.Close))
-	return c, nil
+// Temporal is the process's Temporal client (client.Client in the graph
+// too): NewTemporal dials it when the process starts and closes it when the
+// process stops. Nothing may call it before the start hooks ran.
+type Temporal struct{ client.Client }
+
+// NewTemporal dials the Temporal frontend when the process starts.
+func NewTemporal(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) *Temporal {
+	t := &Temporal{}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			c, err := temporalclient.Dial(ctx, cfg.Temporal, log, observe.TemporalMetricsHandler())
+			t.Client = c
+			return err
+		},
+		OnStop: func(context.Context) error {
+			t.Close()
+			return nil
+		},
+	})
+	return t
 }
 
-// NewActivities gathers the activities' dependencies; hook is the fault
+// ActivitiesIn is what the activities are built from; Hook is the fault
 // tests' (nil in production).
-func NewActivities(cfg config.Config, log *slog.Logger, pools activities.Pools, rdb redis.UniversalClient, cl *kgo.Client, limits *kafkaio.Limits, hook activities.Hook) *activities.Activities {
+type ActivitiesIn struct {
+	fx.In
+	Config config.Config
+	Log    *slog.Logger
+	Pools  activities.Pools
+	Redis  redis.UniversalClient
+	Kafka  *kgo.Client
+	Limits *kafkaio.Limits
+	Hook   activities.Hook `optional:"true"`
+}
+
+// NewActivities gathers the activities' dependencies.
+func NewActivities(in ActivitiesIn) *activities.Activities {
+	cfg, log, pools, rdb, cl, limits, hook := in.Config, in.Log, in.Pools, in.Redis, in.Kafka, in.Limits, in.Hook
 	return &activities.Activities{
-		Cfg: cfg, DB: pools, Refs: refdata.NewStore(rdb),
+		Settings: activities.Settings{Kafka: cfg.Kafka, FetchWait: cfg.Pipeline.FetchWait},
+		DB:       pools, Refs: refdata.NewStore(rdb),
 		Kafka: cl, Admin: kafkaio.Admin(cl), Limits: limits, Log: log, Hook: hook,
 	}
 }
@@ -247,15 +331,28 @@ func registerRole(r registry, role config.Role, a *activities.Activities) {
 	}
 }
 
-// Register creates one Temporal worker per configured role and starts and
-// stops them with the process. The stg worker also runs the Pipeline
-// workflow, the dds worker the Verify workflow. On stop every worker stops
-// polling at once and lets its running activities finish for up to
-// WORKER_STOP_TIMEOUT before their contexts are cancelled. extra are
-// interceptors to add after observe's (InterceptorGroup).
-func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities.Activities, log *slog.Logger, extra []interceptor.WorkerInterceptor) {
+// RegisterIn is what Register needs; Interceptors are the extra ones of
+// the value group InterceptorGroup (the tag must spell its value).
+type RegisterIn struct {
+	fx.In
+	Lifecycle    fx.Lifecycle
+	Config       config.Config
+	Temporal     *Temporal
+	Activities   *activities.Activities
+	Log          *slog.Logger
+	Interceptors []interceptor.WorkerInterceptor `group:"worker_interceptors"`
+}
+
+// Register starts one Temporal worker per configured role when the process
+// starts (once the Temporal client is dialled) and stops them with it. The
+// stg worker also runs the Pipeline workflow, the dds worker the Verify
+// workflow. On stop every worker stops polling at once and lets its running
+// activities finish for up to WORKER_STOP_TIMEOUT before their contexts are
+// cancelled. The extra interceptors come after observe's.
+func Register(in RegisterIn) {
+	cfg, log := in.Config, in.Log
 	opts := worker.Options{
-		Interceptors:      append([]interceptor.WorkerInterceptor{observe.ActivityInterceptor()}, extra...),
+		Interceptors:      append([]interceptor.WorkerInterceptor{observe.ActivityInterceptor()}, in.Interceptors...),
 		WorkerStopTimeout: cfg.Temporal.WorkerStopTimeout,
 	}
 	type roleWorker struct {
@@ -264,12 +361,6 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 		w     worker.Worker
 	}
 	var ws []roleWorker
-	for _, role := range cfg.WorkerRoles {
-		queue := cfg.Temporal.TaskQueue(role)
-		w := worker.New(c, queue, opts)
-		registerRole(w, role, a)
-		ws = append(ws, roleWorker{role, queue, w})
-	}
 	stopAll := func(ws []roleWorker) {
 		var wg sync.WaitGroup
 		for _, rw := range ws {
@@ -277,7 +368,13 @@ func Register(lc fx.Lifecycle, cfg config.Config, c client.Client, a *activities
 		}
 		wg.Wait()
 	}
-	lc.Append(fx.StartStopHook(func() error {
+	in.Lifecycle.Append(fx.StartStopHook(func() error {
+		for _, role := range cfg.WorkerRoles {
+			queue := cfg.Temporal.TaskQueue(role)
+			w := worker.New(in.Temporal.Client, queue, opts)
+			registerRole(w, role, in.Activities)
+			ws = append(ws, roleWorker{role, queue, w})
+		}
 		for i, rw := range ws {
 			log.Info("worker started", "role", rw.role, "task_queue", rw.queue)
 			if err := rw.w.Start(); err != nil {

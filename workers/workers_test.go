@@ -20,7 +20,7 @@ func TestWorkerRefusesAnUnmigratedDatabase(t *testing.T) {
 	}
 	cfg.PGDSN = testenv.Postgres(t) // empty; the other clients are never reached
 	app := workers.App(cfg, slog.New(slog.DiscardHandler))
-	err = app.Err()
+	err = app.Start(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "this build needs") || !strings.Contains(err.Error(), "run `orderflow migrate`") {
 		t.Fatalf("start on an empty database: %v, want the schema version error naming `orderflow migrate`", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/orderflow/orderflow/starter"
 )
@@ -57,13 +58,16 @@ backfill, so a range ending now waits that long first.`)
 	default:
 		return usagef(fs, "-overlap %q: want BufferAll or AllowAll", *overlap)
 	}
-	c, err := dialTemporal(e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
+	return withClients(ctx, e, useTemporal, func(c *clients) error {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		return backfill(ctx, e, c.temporal, t1, t2, policy)
+	})
+}
+
+// backfill asks every shard's schedule for the backfill of [t1, t2) and
+// waits for its runs, printing progress.
+func backfill(ctx context.Context, e *env, c client.Client, t1, t2 time.Time, policy enumspb.ScheduleOverlapPolicy) error {
 	first, last, n := starter.Slices(e.cfg, t1, t2)
 	if n == 0 {
 		return fmt.Errorf("backfill: empty range [%s, %s)", t1.Format(time.RFC3339), t2.Format(time.RFC3339))

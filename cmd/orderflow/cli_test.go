@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -223,15 +222,7 @@ func TestWorkerStartFailurePrintsOnce(t *testing.T) {
 
 	t.Run("json, Redis unreachable", func(t *testing.T) {
 		// The workers need a migrated warehouse to get as far as Redis.
-		ctx := context.Background()
-		pool, err := db.Open(ctx, cfg.PGDSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
-		if _, err := db.Migrate(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Migrate(t, cfg.PGDSN)
 		env := append(cfg.Environ(), "LOG_FORMAT=json", "LOG_LEVEL=info", "REDIS_ADDR="+closed)
 		r := runBin(t, bin, env, "worker")
 		if r.code != 1 {

@@ -10,6 +10,18 @@ import (
 	"time"
 )
 
+// readyURL is /readyz on HEALTH_ADDR, with a wildcard host replaced by loopback.
+func readyURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/readyz"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/readyz"
+}
+
 // cmdHealthcheck asks a running orderflow process whether it is ready: a
 // GET of its /readyz (or of -url), for container health checks in images
 // that have no shell or curl.
@@ -40,16 +52,4 @@ func cmdHealthcheck(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.out, "healthy: %s\n", *url)
 	return nil
-}
-
-// readyURL is /readyz on HEALTH_ADDR, with a wildcard host replaced by loopback.
-func readyURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://" + addr + "/readyz"
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz"
 }

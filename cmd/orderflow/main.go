@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/config"
+	"github.com/orderflow/orderflow/internal/buildinfo"
 )
 
 const usage = `orderflow: a streaming data warehouse for food-delivery orders.
@@ -123,12 +125,54 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// flags builds a command's flag set with a usage line.
-func flags(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: orderflow %s\n\n", synopsis)
-		fs.PrintDefaults()
+// versionLine is what `orderflow version` prints.
+func versionLine() string {
+	version, commit := buildinfo.Get()
+	return fmt.Sprintf("orderflow %s (commit %s) %s %s/%s", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func cmdVersion(_ context.Context, e *env, args []string) error {
+	fs := flags("version", "version\n\nPrints the version and commit the binary was built from, its Go version and platform.")
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
-	return fs
+	fmt.Fprintln(e.out, versionLine())
+	return nil
+}
+
+// reportFatal prints run's error once on w: as `orderflow: <error>` (and the
+// usage hint of a usage error), or with LOG_FORMAT=json as one JSON log
+// record (level ERROR, msg, error, exit_status).
+func reportFatal(w io.Writer, args []string, err error) {
+	hint := ""
+	var ue *usageError
+	if errors.As(err, &ue) {
+		hint = ue.hint()
+	}
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("LOG_FORMAT")), "json") {
+		msg := "orderflow failed"
+		if len(args) > 0 && commands[args[0]] != nil {
+			msg = "orderflow " + args[0] + " failed"
+		}
+		attrs := []any{slog.String("error", err.Error()), slog.Int("exit_status", exitStatus(err))}
+		if hint != "" {
+			attrs = append(attrs, slog.String("hint", hint))
+		}
+		slog.New(slog.NewJSONHandler(w, nil)).Error(msg, attrs...)
+		return
+	}
+	fmt.Fprintln(w, "orderflow:", err)
+	if hint != "" {
+		fmt.Fprintln(w, hint)
+	}
+}
+
+// redisLogger takes go-redis's own log lines (e.g. "connection pool: failed
+// to dial after 5 attempts"), which go to stderr as plain text otherwise, to
+// the process's logger at debug level: what they report reaches the caller as
+// an error too (a failed Ping, a failed command), which is reported once.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Log(ctx, slog.LevelDebug, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }

@@ -12,8 +12,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/orderflow/orderflow/config"
 	"github.com/orderflow/orderflow/internal/testenv"
-	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/starter"
 )
 
@@ -37,18 +37,11 @@ func TestHelpListsEveryCommand(t *testing.T) {
 // TestScheduleAndReplayCommands drives `orderflow schedule …` and
 // `orderflow rewind` against the Temporal dev server and a kfake broker.
 func TestScheduleAndReplayCommands(t *testing.T) {
-	cfg := testenv.Config(t, 2)
-	cfg.Pipeline.ScheduleInterval = time.Hour // no tick during the test
-	for _, kv := range cfg.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	cfg := commandConfig(t, 2, func(c *config.Config) {
+		c.Pipeline.ScheduleInterval = time.Hour // no tick during the test
+	})
 	ctx := context.Background()
-	tc, err := client.Dial(client.Options{HostPort: cfg.Temporal.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
+	tc := testTemporal(t, cfg)
 	id := starter.ScheduleID(cfg, 0)
 	describe := func() *client.ScheduleDescription {
 		d, err := tc.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
@@ -125,11 +118,7 @@ func TestScheduleAndReplayCommands(t *testing.T) {
 	cli("schedule", "delete")
 
 	// Replay: rewind the group to an offset, then to a time.
-	cl, err := kafkaio.NewClient(cfg.Kafka, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	testKafka(t, cfg)
 	if out := cli("rewind", "-offset", "0"); !strings.Contains(out, "from offset 0") {
 		t.Errorf("rewind printed %q", out)
 	}

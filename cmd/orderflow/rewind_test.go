@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/orderflow/orderflow/config"
-	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/kafkaio"
 	"github.com/orderflow/orderflow/starter"
 	"github.com/orderflow/orderflow/workflows"
@@ -23,30 +22,18 @@ import (
 // only the schedules it paused, and a -pause whose wait runs out moves
 // nothing and leaves the schedules paused, saying so (CONTRACT §10).
 func TestRewindRefusesWhileBusyAndPausesByItself(t *testing.T) {
-	cfg := testenv.Config(t, 2)
-	cfg.Pipeline.Shards = 2
-	cfg.Pipeline.ScheduleInterval = time.Hour // no tick during the test
-	for _, kv := range cfg.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	cfg := commandConfig(t, 2, func(c *config.Config) {
+		c.Pipeline.Shards = 2
+		c.Pipeline.ScheduleInterval = time.Hour // no tick during the test
+	})
 	ctx := context.Background()
-	tc, err := client.Dial(client.Options{HostPort: cfg.Temporal.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
+	tc := testTemporal(t, cfg)
 	if _, err := starter.Ensure(ctx, tc, cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = starter.Delete(context.Background(), tc, cfg) })
 	ids := starter.ScheduleIDs(cfg)
-	cl, err := kafkaio.NewClient(cfg.Kafka, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kafkaio.Admin(cl)
+	adm := kafkaio.Admin(testKafka(t, cfg))
 	group, topic := cfg.Kafka.Group, cfg.Kafka.InputTopic
 	if err := kafkaio.Commit(ctx, adm, group, topic, []kafkaio.Range{{Partition: 0, To: 5}, {Partition: 1, To: 7}}); err != nil {
 		t.Fatal(err)
@@ -184,11 +171,7 @@ func TestRewindRefusesWhileBusyAndPausesByItself(t *testing.T) {
 	if err := tc.TerminateWorkflow(ctx, manual, "", "test: run over"); err != nil {
 		t.Fatal(err)
 	}
-	pcl, err := kafkaio.NewClient(cfg.Kafka, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pcl.Close()
+	pcl := testKafka(t, cfg, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	for p := int32(0); p < 2; p++ {
 		for i := 0; i < 3; i++ {

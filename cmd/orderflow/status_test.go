@@ -6,17 +6,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/orderflow/orderflow/db"
-	"github.com/orderflow/orderflow/internal/testenv"
-	"github.com/orderflow/orderflow/kafkaio"
+	"github.com/orderflow/orderflow/config"
 )
 
 // TestStatusExitsWhileStalled drives `orderflow status` over a real
@@ -24,21 +20,9 @@ import (
 // holds, then 3 with the reason line, 0 again after a commit. The built
 // binary's exit status is checked too.
 func TestStatusExitsWhileStalled(t *testing.T) {
-	cfg := testenv.Config(t, 2)
-	cfg.Pipeline.ScheduleInterval = 10 * time.Second
-	for _, kv := range cfg.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	cfg := commandConfig(t, 2, func(c *config.Config) { c.Pipeline.ScheduleInterval = 10 * time.Second })
 	ctx := context.Background()
-	pool, err := db.Open(ctx, cfg.PGDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := migratedPool(t, cfg.PGDSN)
 	exec1 := func(sql string, args ...any) {
 		t.Helper()
 		if _, err := pool.Exec(ctx, sql, args...); err != nil {
@@ -85,17 +69,12 @@ func TestStatusExitsWhileStalled(t *testing.T) {
 	}
 
 	// The binary exits 3 too.
-	bin := filepath.Join(t.TempDir(), "orderflow")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), //nolint:staticcheck // SA1019: the go running this test builds the binary
-		"build", "-o", bin, ".")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildOrderflow(t)
 	cmd := exec.Command(bin, "status")
 	cmd.Env = append(os.Environ(), "LOG_LEVEL=error")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != statusStalled || !strings.Contains(stdout.String(), "STALLED since") {
 		t.Errorf("bin/orderflow status: %v, stdout %q, stderr %q; want exit status 3 and the reason", err, stdout.String(), stderr.String())
@@ -109,11 +88,7 @@ func TestStatusExitsWhileStalled(t *testing.T) {
 	exec1(`DELETE FROM stg.run_failures`)
 	exec1(`UPDATE stg.batches SET committed_at = now() - interval '40 seconds' WHERE batch_id = 'ok-2'`)
 	status(0, "pipeline ok")
-	cl, err := kafkaio.NewClient(cfg.Kafka, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := testKafka(t, cfg)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: cfg.Kafka.InputTopic, Value: []byte(`{}`)}, &kgo.Record{Topic: cfg.Kafka.InputTopic, Value: []byte(`{}`)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

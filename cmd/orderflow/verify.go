@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/verify"
 )
 
@@ -27,25 +27,28 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(e, fs, args); err != nil {
 		return err // a usage error's exit status is verifyTrouble's, 2
 	}
-	pool, err := db.Open(ctx, e.cfg.PGDSN)
-	if err != nil {
-		return &exitError{verifyTrouble, err}
-	}
-	defer pool.Close()
-	rep, err := verify.Run(ctx, pool)
-	if err != nil {
-		return &exitError{verifyTrouble, err}
-	}
-	if err := rep.Write(e.out, *limit); err != nil {
-		return &exitError{verifyTrouble, err}
-	}
-	if *record {
-		if _, err := verify.Record(ctx, pool, rep); err != nil {
-			e.log.Warn("the result was not recorded (run orderflow migrate?)", "err", err)
+	err := withClients(ctx, e, usePostgres, func(c *clients) error {
+		rep, err := verify.Run(ctx, c.pool)
+		if err == nil {
+			err = rep.Write(e.out, *limit)
 		}
+		if err != nil {
+			return err
+		}
+		if *record {
+			if _, err := verify.Record(ctx, c.pool, rep); err != nil {
+				e.log.Warn("the result was not recorded (run orderflow migrate?)", "err", err)
+			}
+		}
+		if !rep.Clean() {
+			return &exitError{verifyDiffers, fmt.Errorf("verify: %d mismatches", rep.Mismatches())}
+		}
+		return nil
+	})
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		// The check could not be made.
+		return &exitError{verifyTrouble, err}
 	}
-	if !rep.Clean() {
-		return &exitError{verifyDiffers, fmt.Errorf("verify: %d mismatches", rep.Mismatches())}
-	}
-	return nil
+	return err
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -18,15 +17,7 @@ import (
 // the check cannot be made; it records each run.
 func TestVerifyCommand(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	pool, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	dsn, pool := testenv.MigratedPostgres(t)
 	t.Setenv("PG_DSN", dsn)
 	verifyCmd := func(args ...string) (string, int) {
 		t.Helper()

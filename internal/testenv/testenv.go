@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/config"
@@ -130,6 +131,39 @@ func Migrate(t testing.TB, dsn string) {
 	if _, err := db.Migrate(ctx, pool); err != nil {
 		t.Fatalf("testenv: migrate: %v", err)
 	}
+}
+
+// MigratedPostgres is Postgres then Migrate: a fresh database with
+// orderflow's schema, its DSN and a pool of the login user (the owner, with
+// every privilege), closed when the test ends.
+func MigratedPostgres(t testing.TB) (dsn string, pool *pgxpool.Pool) {
+	t.Helper()
+	dsn = Postgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := db.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := db.Migrate(ctx, pool); err != nil {
+		t.Fatalf("testenv: migrate: %v", err)
+	}
+	return dsn, pool
+}
+
+// PoolAs returns a pool on the database dsn names whose connections act as
+// role (db.OpenAs; e.g. db.Role("stg")), closed when the test ends.
+func PoolAs(t testing.TB, dsn, role string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := db.OpenAs(ctx, dsn, role)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // Redis returns a client to $ORDERFLOW_TEST_REDIS_ADDR (default

@@ -51,6 +51,21 @@ func TestPostgres(t *testing.T) {
 	}
 }
 
+// TestMigratedPostgres: the database has orderflow's schema, and a PoolAs
+// pool acts as the role it names.
+func TestMigratedPostgres(t *testing.T) {
+	ctx := context.Background()
+	dsn, pool := MigratedPostgres(t)
+	var tables int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('stg', 'dds', 'cdm')`).Scan(&tables); err != nil || tables == 0 {
+		t.Fatalf("%d tables in stg, dds, cdm (%v); want the migrated schema", tables, err)
+	}
+	var role string
+	if err := PoolAs(t, dsn, "orderflow_stg").QueryRow(ctx, "SELECT current_user").Scan(&role); err != nil || role != "orderflow_stg" {
+		t.Errorf("PoolAs(orderflow_stg): current_user %q, %v", role, err)
+	}
+}
+
 func TestRedis(t *testing.T) {
 	c := Redis(t)
 	ctx := context.Background()
