@@ -37,8 +37,8 @@ func init() {
 			}
 			return measured(r.Drain)
 		},
-		tables:  drainTables,
-		targets: drainTargets,
+		tables:  func(r Results) []table { return append(drainTables(r), limitsTables(r)...) },
+		targets: func(r Results) []Target { return append(drainTargets(r), limitsTargets(r)...) },
 		check:   drainProblems,
 	})
 }
@@ -90,6 +90,11 @@ type DrainResult struct {
 		Detail string `json:"detail,omitempty"` // what differs
 	} `json:"consistency"`
 	Breakdown Breakdown `json:"breakdown"`
+	// LockHeldS is how long each lock every shard needs was held during the
+	// drain (the worker's orderflow_shared_lock_held_seconds_total).
+	LockHeldS map[string]float64 `json:"lock_held_s,omitempty"`
+	// Floor is the floor experiment on this drain's rows (N=50,000 only).
+	Floor *FloorResult `json:"floor,omitempty"`
 	// Samples follow the drain every 2 s: records committed and CPU used so far.
 	Samples []Sample `json:"samples,omitempty"`
 	logged
@@ -167,6 +172,11 @@ func (b *bench) measureDrain(ctx context.Context, spec drainSpec) (DrainResult, 
 	if err != nil {
 		return r, err
 	}
+	if held, err := st.lockHeld(ctx); err == nil {
+		r.LockHeldS = held
+	} else {
+		b.log.Warn("drain: read the shared locks' held time", "err", err)
+	}
 	r.CPU = usage(s0, s1)
 	r.Samples = append(r.Samples, Sample{AtS: r.CPU.WindowS, Done: int64(r.Records), WorkerS: r.CPU.WorkerS, PostgresS: r.CPU.PostgresS, OtherS: r.CPU.OtherS})
 	r.WallS = t1.Sub(s0.at).Seconds()
@@ -177,6 +187,13 @@ func (b *bench) measureDrain(ctx context.Context, spec drainSpec) (DrainResult, 
 	r.WorkerPeakRSSPer1kMiB = r.WorkerPeakRSSMiB * 1000 / float64(spec.Orders)
 	r.Consistency.Detail = st.checkMarts(ctx, want)
 	r.Consistency.OK = r.Consistency.Detail == ""
+	if r.isDefault() && spec.Orders == floorOrders {
+		fl, err := measureFloor(ctx, st.pool, spec.Orders, r.WallS)
+		if err != nil {
+			return r, fmt.Errorf("floor experiment: %w", err)
+		}
+		r.Floor = &fl
+	}
 	batches, err := st.batches(ctx)
 	if err != nil {
 		return r, err

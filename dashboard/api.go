@@ -170,6 +170,17 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if su, readAt, ok, err := s.snapshotUser(id); err != nil {
+		s.serverError(w, r, err)
+		return
+	} else if ok {
+		if su == nil {
+			writeError(w, http.StatusNotFound, "unknown user "+id)
+			return
+		}
+		writeUser(w, su.page(limit, offset), readAt)
+		return
+	}
 	u, found, err := s.readUser(r.Context(), id, limit, offset)
 	switch {
 	case err != nil:

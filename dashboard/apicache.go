@@ -34,6 +34,9 @@ const (
 	apiMaxEntries = 20000 // distinct URLs kept; past it, the generation starts empty
 )
 
+// readAtHeader says when an answer's data was read from the warehouse.
+const readAtHeader = "X-Orderflow-Read-At"
+
 // answer is one kept API response.
 type answer struct {
 	code   int
@@ -47,6 +50,7 @@ type apiCache struct {
 	mu      sync.Mutex
 	live    bool // the listener is connected: answers may be kept
 	gen     uint64
+	genAt   time.Time // when gen started
 	answers map[string]*answer
 	reads   singleflight.Group
 }
@@ -90,7 +94,16 @@ func (c *apiCache) refreshed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.genAt = time.Now()
 	c.answers = nil
+}
+
+// readIn reports whether state read at readAt is of generation gen (read
+// after it started).
+func (c *apiCache) readIn(gen uint64, readAt time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen == gen && !readAt.Before(c.genAt)
 }
 
 // setLive turns keeping on or off, starting a new generation either way.
@@ -99,6 +112,7 @@ func (c *apiCache) setLive(live bool) {
 	defer c.mu.Unlock()
 	c.live = live
 	c.gen++
+	c.genAt = time.Now()
 	c.answers = nil
 }
 
@@ -122,7 +136,13 @@ func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 			rec := &recorder{header: http.Header{}, code: http.StatusOK}
 			h(rec, r.WithContext(context.WithoutCancel(r.Context())))
 			a := &answer{code: rec.code, header: rec.header, body: rec.body.Bytes(), readAt: s.now()}
-			if a.code == http.StatusOK || a.code == http.StatusNotFound {
+			stale := false
+			if at, err := time.Parse(time.RFC3339Nano, rec.header.Get(readAtHeader)); err == nil {
+				// The handler answered from state read earlier (the users'
+				// snapshot): keep it only if that state is of this generation.
+				a.readAt, stale = at, !s.api.readIn(gen, at)
+			}
+			if !stale && (a.code == http.StatusOK || a.code == http.StatusNotFound) {
 				s.api.put(key, gen, a)
 			}
 			return a, nil
@@ -136,7 +156,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, a *answer) {
 	for k, v := range a.header {
 		w.Header()[k] = v
 	}
-	w.Header().Set("X-Orderflow-Read-At", a.readAt.UTC().Format(time.RFC3339Nano))
+	w.Header().Set(readAtHeader, a.readAt.UTC().Format(time.RFC3339Nano))
 	w.Header().Set("Age", strconv.Itoa(int(s.now().Sub(a.readAt)/time.Second)))
 	w.WriteHeader(a.code)
 	_, _ = w.Write(a.body)

@@ -69,14 +69,15 @@ const statementTimeout = 5000
 
 // Server is the dashboard page and the API, as an http.Handler.
 type Server struct {
-	cfg  config.Config
-	pool *pgxpool.Pool
-	adm  *kadm.Client
-	log  *slog.Logger
-	mux  *http.ServeMux
-	now  func() time.Time
-	snap snapshots
-	api  apiCache
+	cfg   config.Config
+	pool  *pgxpool.Pool
+	adm   *kadm.Client
+	log   *slog.Logger
+	mux   *http.ServeMux
+	now   func() time.Time
+	snap  snapshots
+	api   apiCache
+	users userSnapshots // every user's answer, for /api/users (users.go)
 }
 
 // New returns the dashboard over pool (the warehouse) and adm (for the
@@ -118,9 +119,11 @@ func Serve(ctx context.Context, addr string, cfg config.Config, pool *pgxpool.Po
 	if err != nil {
 		return err
 	}
+	failed := make(chan error, 1)
+	go func() { failed <- run.Wait() }()
 	select {
-	case <-run.Done():
-		return run.Err()
+	case err := <-failed:
+		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
@@ -128,7 +131,8 @@ func Serve(ctx context.Context, addr string, cfg config.Config, pool *pgxpool.Po
 	return run.Shutdown(sctx)
 }
 
-// ShutdownTimeout is how long Serve lets the requests in flight finish.
+// ShutdownTimeout is how long the requests in flight get to finish when
+// the dashboard stops (Serve, and the component of the fx apps).
 const ShutdownTimeout = 5 * time.Second
 
 // Running is the dashboard served on a listener (Listen) until Shutdown.
@@ -175,19 +179,11 @@ func (s *Server) Listen(ctx context.Context, addr string) (*Running, error) {
 	return r, nil
 }
 
-// Done is closed when the server stops serving: after Shutdown, or when it
-// failed by itself (Err says why).
-func (r *Running) Done() <-chan struct{} { return r.done }
-
-// Err is why the server stopped by itself; nil while it serves and after
-// Shutdown.
-func (r *Running) Err() error {
-	select {
-	case <-r.done:
-		return r.err
-	default:
-		return nil
-	}
+// Wait waits until the server stops serving and returns why it stopped by
+// itself (it failed); nil after Shutdown.
+func (r *Running) Wait() error {
+	<-r.done
+	return r.err
 }
 
 // Shutdown stops the server, waiting until ctx ends for the requests in

@@ -44,8 +44,7 @@ func serveDashboard(in dashboardIn) {
 				return err
 			}
 			go func() {
-				<-run.Done()
-				if err := run.Err(); err != nil {
+				if err := run.Wait(); err != nil {
 					fail(in.Shutdowner, log, "dashboard stopped", err)
 				}
 			}()

@@ -38,9 +38,6 @@ const (
 	devStopExtra = 20 * time.Second
 )
 
-// devDir is dev's data folder (DATA_DIR, absolute).
-type devDir string
-
 // cmdDev runs the whole local stack in one process tree: the kfake broker
 // (persisting to DATA_DIR/kafka), the Temporal dev server (DATA_DIR/temporal.db),
 // the workers of every role, the schedules, the dashboard, the simulator
@@ -59,16 +56,15 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := e.cfg
 	cfg.WorkerRoles = slices.Clone(config.Roles)
-	dataDir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return err
 	}
 	app := fx.New(
 		fx.Module("devstack",
-			fx.Supply(&env{cfg: cfg, log: e.log, out: e.out}, devDir(dataDir)),
+			fx.Supply(&env{cfg: cfg, log: e.log, out: e.out}),
 			fx.Provide(newDevTemporal),
 			// In this order: a constructor's hooks run in the order it ran.
 			fx.Invoke(startDevBroker, func(*devTemporal) {}, migrateOnStart),
@@ -84,8 +80,8 @@ func cmdDev(ctx context.Context, e *env, args []string) error {
 
 // startDevBroker runs the kfake broker, persisting to DATA_DIR/kafka, from
 // the app's start to its stop.
-func startDevBroker(lc fx.Lifecycle, e *env, dir devDir) {
-	kafkaDir := filepath.Join(string(dir), "kafka")
+func startDevBroker(lc fx.Lifecycle, e *env) {
+	kafkaDir := filepath.Join(e.cfg.DataDir, "kafka")
 	var cluster *kfake.Cluster
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
@@ -111,7 +107,8 @@ type devTemporal struct {
 	server *devstack.TemporalServer
 }
 
-func newDevTemporal(lc fx.Lifecycle, sd fx.Shutdowner, e *env, dir devDir) *devTemporal {
+func newDevTemporal(lc fx.Lifecycle, sd fx.Shutdowner, e *env) *devTemporal {
+	dir := e.cfg.DataDir
 	t := &devTemporal{}
 	var tlog *os.File
 	stopping := make(chan struct{})
@@ -125,12 +122,12 @@ func newDevTemporal(lc fx.Lifecycle, sd fx.Shutdowner, e *env, dir devDir) *devT
 			if err != nil {
 				return fmt.Errorf("TEMPORAL_ADDRESS: %w", err)
 			}
-			if tlog, err = os.OpenFile(filepath.Join(string(dir), "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+			if tlog, err = os.OpenFile(filepath.Join(dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
 				return err
 			}
 			e.log.Info("starting the Temporal dev server", "addr", e.cfg.Temporal.Address, "log", tlog.Name())
 			t.server, err = devstack.StartTemporal(ctx, devstack.TemporalOptions{
-				Bin: bin, DBFile: filepath.Join(string(dir), "temporal.db"), Port: port, UIPort: 8233, Log: tlog,
+				Bin: bin, DBFile: filepath.Join(dir, "temporal.db"), Port: port, UIPort: 8233, Log: tlog,
 			})
 			if err != nil {
 				_ = tlog.Close()
@@ -170,11 +167,25 @@ func migrateOnStart(lc fx.Lifecycle, e *env) {
 	}))
 }
 
+// devIn is what dev's components beside the workers need: the workers'
+// clients and the Temporal dev server.
+type devIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Env       *env
+	Pool      *pgxpool.Pool
+	Redis     redis.UniversalClient
+	Kafka     *kgo.Client
+	Temporal  client.Client
+	Server    *devTemporal
+}
+
 // ensureSchedules creates or updates the schedules once the workers run,
 // and prints where everything is.
-func ensureSchedules(lc fx.Lifecycle, e *env, tc client.Client, t *devTemporal, dir devDir) {
-	lc.Append(fx.StartHook(func(ctx context.Context) error {
-		ids, err := starter.Ensure(ctx, tc, e.cfg)
+func ensureSchedules(in devIn) {
+	e := in.Env
+	in.Lifecycle.Append(fx.StartHook(func(ctx context.Context) error {
+		ids, err := starter.Ensure(ctx, in.Temporal, e.cfg)
 		if err != nil {
 			return err
 		}
@@ -190,9 +201,9 @@ orderflow is running.
   data          %s
 Ctrl-C stops everything; state survives a restart.
 
-`, cfg.DashboardAddr, t.server.UIURL(), cfg.Temporal.Namespace, ids, cfg.Pipeline.ScheduleInterval, cfg.Kafka.Brokers[0],
+`, cfg.DashboardAddr, in.Server.server.UIURL(), cfg.Temporal.Namespace, ids, cfg.Pipeline.ScheduleInterval, cfg.Kafka.Brokers[0],
 			cfg.Kafka.InputTopic, cfg.Kafka.StgTopic, cfg.Kafka.DdsTopic, redactDSN(cfg.PGDSN), cfg.Redis.Addr,
-			cfg.HealthAddr, cfg.HealthAddr, dir)
+			cfg.HealthAddr, cfg.HealthAddr, cfg.DataDir)
 		return nil
 	}))
 }
@@ -260,15 +271,16 @@ func background(lc fx.Lifecycle, fn func(ctx context.Context)) {
 
 // runSimulator produces orders (simulate) while dev runs, unless
 // ORDERFLOW_DEMO=0.
-func runSimulator(lc fx.Lifecycle, e *env, rdb redis.UniversalClient, cl *kgo.Client) {
+func runSimulator(in devIn) {
+	e := in.Env
 	if !e.cfg.Demo {
-		lc.Append(fx.StartHook(func() {
+		in.Lifecycle.Append(fx.StartHook(func() {
 			e.log.Info("ORDERFLOW_DEMO=0: no simulator; produce real orders to the input topic")
 		}))
 		return
 	}
-	background(lc, func(ctx context.Context) {
-		err := simulate(ctx, e, rdb, cl, e.cfg.Sim.HistoryOrders, e.cfg.Sim.PerMinute)
+	background(in.Lifecycle, func(ctx context.Context) {
+		err := simulate(ctx, e, in.Redis, in.Kafka, e.cfg.Sim.HistoryOrders, e.cfg.Sim.PerMinute)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			e.log.Error("simulator stopped", "err", err)
 		}
@@ -277,16 +289,17 @@ func runSimulator(lc fx.Lifecycle, e *env, rdb redis.UniversalClient, cl *kgo.Cl
 
 // printProgress prints the progress line while dev runs (progress), and
 // "stopping…" when dev stops: its stop hook is the first to run.
-func printProgress(lc fx.Lifecycle, e *env, pool *pgxpool.Pool, cl *kgo.Client, tc client.Client) {
-	background(lc, func(ctx context.Context) {
-		progress(ctx, e, pool, cl, func() {
+func printProgress(in devIn) {
+	e := in.Env
+	background(in.Lifecycle, func(ctx context.Context) {
+		progress(ctx, e, in.Pool, in.Kafka, func() {
 			// A backlog need not wait for the schedule's next tick.
-			if err := starter.Trigger(ctx, tc, e.cfg); err != nil {
+			if err := starter.Trigger(ctx, in.Temporal, e.cfg); err != nil {
 				e.log.Warn("trigger", "err", err)
 			}
 		})
 	})
-	lc.Append(fx.StopHook(func() { fmt.Fprintln(e.out, "stopping…") }))
+	in.Lifecycle.Append(fx.StopHook(func() { fmt.Fprintln(e.out, "stopping…") }))
 }
 
 // progress prints the status line when it changed (it is taken every 2 s)

@@ -18,6 +18,8 @@ import (
 // The command tests' services: testenv's, reached the way the commands
 // reach them.
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // commandConfig is testenv.Config(t, partitions) changed by tune, and set
 // in the environment, where run reads its configuration, for the rest of
 // the test.

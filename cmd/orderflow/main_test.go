@@ -13,11 +13,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/orderflow/orderflow/config"
-	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/starter"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestHelpListsEveryCommand(t *testing.T) {
 	var out bytes.Buffer
