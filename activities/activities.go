@@ -6,6 +6,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -117,6 +118,20 @@ type UpsertCdmResult struct {
 type CommitInput struct {
 	Batch  BatchRef        `json:"batch"`
 	Ranges []kafkaio.Range `json:"ranges"`
+	// Parts is how many parts the safety net made of the batch
+	// (<batch id>/1 … /<Parts>), whose working rows go too.
+	Parts int `json:"parts,omitempty"`
+}
+
+// workingIDs are the batch ids of a batch's working rows: its own and its
+// parts'. Deleting by this list uses the tables' primary keys, where a
+// prefix match would read the whole (and, between vacuums, growing) tables.
+func workingIDs(batchID string, parts int) []string {
+	ids := []string{batchID}
+	for i := 1; i <= parts; i++ {
+		ids = append(ids, fmt.Sprintf("%s/%d", batchID, i))
+	}
+	return ids
 }
 
 // heartbeat records progress every few seconds until stop is called, so a

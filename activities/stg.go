@@ -230,7 +230,7 @@ func (a *Activities) CommitOffsets(ctx context.Context, in CommitInput) error {
 	if err := kafkaio.Commit(ctx, a.Admin, a.Settings.Kafka.Group, a.Settings.Kafka.InputTopic, in.Ranges); err != nil {
 		return classify(err)
 	}
-	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_finish_batch"), in.Batch.BatchID); err != nil {
+	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_finish_batch"), in.Batch.BatchID, workingIDs(in.Batch.BatchID, in.Parts)); err != nil {
 		return classify(fmt.Errorf("finish batch: %w", err))
 	}
 	if _, err := a.DB.Stg.Exec(ctx, db.Query("stg_sweep")); err != nil {

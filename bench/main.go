@@ -316,6 +316,12 @@ func describeMachine(ctx context.Context, o options, root string) Machine {
 		if conn.QueryRow(ctx, "SHOW server_version").Scan(&v) == nil {
 			m.PostgreSQL = "PostgreSQL " + strings.Fields(v)[0]
 		}
+		// The settings docs/DEPLOY.md asks of a production server.
+		var sb, wal, ckpt, comp string
+		if conn.QueryRow(ctx, `SELECT current_setting('shared_buffers'), current_setting('max_wal_size'),
+			current_setting('checkpoint_timeout'), current_setting('wal_compression')`).Scan(&sb, &wal, &ckpt, &comp) == nil {
+			m.PostgreSQL += fmt.Sprintf(" (shared_buffers %s, max_wal_size %s, checkpoint_timeout %s, wal_compression %s)", sb, wal, ckpt, comp)
+		}
 		conn.Close(ctx)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: o.redisAddr})

@@ -47,6 +47,7 @@ func TestPoisonRecordIsSetAside(t *testing.T) {
 			checkNoRunFailed(t, s)
 			checkVerify(t, s)
 			checkOrders(t, s, want.Orders, " (the poison order must not stay)")
+			checkNoWorkingRows(t, s)
 		})
 	}
 }
@@ -95,6 +96,21 @@ func checkPoison(t *testing.T, s *stack, offset int, step string) {
 	}
 	if n != 1 {
 		t.Errorf("%d records stored as poison, want 1", n)
+	}
+}
+
+// checkNoWorkingRows: once drained, no working row is left, of a batch or
+// of the parts the safety net made of it (<batch id>/<n>).
+func checkNoWorkingRows(t *testing.T, s *stack) {
+	t.Helper()
+	var n int
+	err := s.pool.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM stg.batch_messages) + (SELECT count(*) FROM stg.batch_orders)`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d working rows left after the drain", n)
 	}
 }
 

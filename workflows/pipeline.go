@@ -155,7 +155,7 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (res PipelineResult, err e
 	// An idle run commits the same positions anyway, so a group that stays
 	// idle longer than the broker's offsets retention keeps its offsets.
 	step = activities.CommitOffsetsName
-	if err := workflow.ExecuteActivity(p.stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(p.stg, a.CommitOffsets, activities.CommitInput{Batch: batch, Ranges: fetched.Ranges, Parts: res.Parts}).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	if fetched.Records == 0 {
