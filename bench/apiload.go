@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,12 +90,11 @@ func (a *apiLoader) load(ctx context.Context, l *APILoad, paths []string, durati
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	var pace <-chan time.Time // with a rate, a client waits for a tick; ticks nobody takes are dropped
-	if rate > 0 {
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		defer tick.Stop()
-		pace = tick.C
-	}
+	// With a rate, request k (counted across the clients) is due at
+	// start + k/rate: a client takes the next k and waits for its time, so
+	// requests late behind a slow one catch up instead of being dropped
+	// (a ticker drops the ticks nobody takes, and delivered ~half the rate).
+	var next atomic.Int64
 	if l.Endpoint = paths[0]; len(paths) > 1 {
 		l.Endpoint = "mix"
 	}
@@ -105,11 +105,12 @@ func (a *apiLoader) load(ctx context.Context, l *APILoad, paths []string, durati
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(c), 12))
 			for i := c; ctx.Err() == nil; i++ {
-				if pace != nil {
+				if rate > 0 {
+					due := start.Add(time.Duration(next.Add(1)-1) * time.Second / time.Duration(rate))
 					select {
 					case <-ctx.Done():
 						return
-					case <-pace:
+					case <-time.After(time.Until(due)):
 					}
 				}
 				p := paths[i%len(paths)]
