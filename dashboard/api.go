@@ -173,14 +173,12 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 	if su, readAt, ok, err := s.snapshotUser(id); err != nil {
 		s.serverError(w, r, err)
 		return
-	} else if ok {
-		if su == nil {
-			writeError(w, http.StatusNotFound, "unknown user "+id)
-			return
-		}
+	} else if ok && su != nil {
 		writeUser(w, su.page(limit, offset), readAt)
 		return
 	}
+	// Not in the snapshot (or none serves): read the user alone, so a user
+	// the snapshot has not seen yet is never answered 404.
 	u, found, err := s.readUser(r.Context(), id, limit, offset)
 	switch {
 	case err != nil:

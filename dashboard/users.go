@@ -70,12 +70,14 @@ func (s *Server) snapshotUser(id string) (u *User, readAt time.Time, ok bool, er
 	cur, reading := s.users.cur, s.users.reading
 	fresh := cur != nil && cur.gen == gen && s.now().Sub(cur.readAt) < apiMaxAge
 	oneBehind := cur != nil && cur.gen+1 == gen && s.now().Sub(cur.readAt) < apiMaxAge
-	if !fresh && !reading {
-		s.users.reading = true
-	}
 	s.users.mu.Unlock()
 	if !fresh && !(reading && oneBehind) {
+		// Only the read itself sets and clears reading, so the flag
+		// cannot outlive it.
 		res := <-s.users.reads.DoChan("users", func() (any, error) {
+			s.users.mu.Lock()
+			s.users.reading = true
+			s.users.mu.Unlock()
 			defer func() { s.users.mu.Lock(); s.users.reading = false; s.users.mu.Unlock() }()
 			return s.readUsersSnapshot(gen)
 		})

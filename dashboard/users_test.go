@@ -3,6 +3,8 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -52,6 +54,20 @@ func TestUsersSnapshotEqualsReadingEachUser(t *testing.T) {
 	}
 	if su, _, ok, err := dash.snapshotUser("ffffffffffffffffffffffff"); err != nil || !ok || su != nil {
 		t.Errorf("unknown user: %v %v %v", su, ok, err)
+	}
+	// A user who arrives after the snapshot was read is not in it; the
+	// handler then reads the user alone and does not answer 404.
+	late := "aaaaaaaaaaaaaaaaaaaaaaaa"
+	if _, err := pool.Exec(ctx, `INSERT INTO dds.h_user (h_user_pk, user_id, load_dt, load_src) VALUES ($1, $2, now(), 'test')`, key(late), late); err != nil {
+		t.Fatal(err)
+	}
+	if su, _, _, _ := dash.snapshotUser(late); su != nil {
+		t.Fatal("the snapshot saw a user inserted after it was read")
+	}
+	rec := httptest.NewRecorder()
+	dash.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/users/"+late, nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("a user newer than the snapshot: %d %s", rec.Code, rec.Body)
 	}
 	if got := dash.users.taken.Load() - reads; got != 1 {
 		t.Errorf("%d snapshot reads in one generation, want 1", got)

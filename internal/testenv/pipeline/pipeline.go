@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -124,12 +126,20 @@ func WaitIdle(t testing.TB, tc client.Client, cfg config.Config, timeout time.Du
 	}
 }
 
-// Generate makes a world with o's options and a fresh seed (logged), n
-// orders of its history, and what the oracle expects of them.
+// Generate makes a world with o's options and a fresh seed (logged; set
+// ORDERFLOW_TEST_SEED to replay a failed run's), n orders of its history,
+// and what the oracle expects of them.
 func Generate(t testing.TB, o simulator.Options, n int) (*simulator.World, []simulator.Message, simulator.Expected) {
 	t.Helper()
 	o.Seed = time.Now().UnixNano()
-	t.Logf("simulator seed %d", o.Seed)
+	if v := os.Getenv("ORDERFLOW_TEST_SEED"); v != "" {
+		seed, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("ORDERFLOW_TEST_SEED=%q: %v", v, err)
+		}
+		o.Seed = seed
+	}
+	t.Logf("simulator seed %d (ORDERFLOW_TEST_SEED replays it)", o.Seed)
 	w := simulator.NewWorld(o)
 	msgs := w.History(n)
 	return w, msgs, w.Expect(msgs)
