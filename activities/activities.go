@@ -123,13 +123,16 @@ type CommitInput struct {
 	Parts int `json:"parts,omitempty"`
 }
 
+// PartID is the batch id of part n (1, 2, …) the safety net makes of a batch.
+func PartID(batchID string, n int) string { return fmt.Sprintf("%s/%d", batchID, n) }
+
 // workingIDs are the batch ids of a batch's working rows: its own and its
 // parts'. Deleting by this list uses the tables' primary keys, where a
 // prefix match would read the whole (and, between vacuums, growing) tables.
 func workingIDs(batchID string, parts int) []string {
 	ids := []string{batchID}
 	for i := 1; i <= parts; i++ {
-		ids = append(ids, fmt.Sprintf("%s/%d", batchID, i))
+		ids = append(ids, PartID(batchID, i))
 	}
 	return ids
 }

@@ -15,16 +15,15 @@ import (
 // million orders at flat cost, and the share of a batch spent holding a lock
 // that every shard needs (the Amdahl ceiling of the scale-out story).
 const (
-	targetDrain50kFloorS  = 5.0
-	targetPGCPUPer1kS     = 0.09 // half of 0.18 CPU-s per 1,000 orders (commit 35a4e4e)
-	targetMillionS        = 150.0
-	targetMillionGrowth   = 1.2
-	targetLockShare       = 0.10
-	millionOrders         = 1_000_000
-	floorOrders           = 50_000
-	lockMetric            = "orderflow_shared_lock_held_seconds_total"
-	lockScrapeTimeout     = 5 * time.Second
-	lockShareCeilingLabel = "pipelines before that lock is always held"
+	targetDrain50kFloorS = 5.0
+	targetPGCPUPer1kS    = 0.09 // half of 0.18 CPU-s per 1,000 orders (commit 35a4e4e)
+	targetMillionS       = 150.0
+	targetMillionGrowth  = 1.2
+	targetLockShare      = 0.10
+	millionOrders        = 1_000_000
+	floorOrders          = 50_000
+	lockMetric           = "orderflow_shared_lock_held_seconds_total"
+	lockScrapeTimeout    = 5 * time.Second
 )
 
 func init() {
@@ -86,7 +85,7 @@ func lockShares(d DrainResult) (locks []string, shares []float64) {
 func limitsTables(r Results) []table {
 	var ts []table
 	locks := table{title: "Locks every shard needs: seconds held during the drain, and the share of its wall time",
-		head:  []string{"orders", "lock", "held s", "share of wall", lockShareCeilingLabel},
+		head:  []string{"orders", "lock", "held s", "share of wall", "pipelines before that lock is always held"},
 		notes: []string{"From the worker's orderflow_shared_lock_held_seconds_total (acquired → end of the transaction). A lock held for a share s of one pipeline's time lets at most 1/s pipelines run before it is held all the time: that is the Amdahl ceiling of adding shards."}}
 	for _, d := range r.Drain {
 		if !d.isDefault() || len(d.LockHeldS) == 0 {

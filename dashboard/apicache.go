@@ -50,7 +50,6 @@ type apiCache struct {
 	mu      sync.Mutex
 	live    bool // the listener is connected: answers may be kept
 	gen     uint64
-	genAt   time.Time // when gen started
 	answers map[string]*answer
 	reads   singleflight.Group
 }
@@ -94,16 +93,7 @@ func (c *apiCache) refreshed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.genAt = time.Now()
 	c.answers = nil
-}
-
-// readIn reports whether state read at readAt is of generation gen (read
-// after it started).
-func (c *apiCache) readIn(gen uint64, readAt time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen == gen && !readAt.Before(c.genAt)
 }
 
 // setLive turns keeping on or off, starting a new generation either way.
@@ -112,7 +102,6 @@ func (c *apiCache) setLive(live bool) {
 	defer c.mu.Unlock()
 	c.live = live
 	c.gen++
-	c.genAt = time.Now()
 	c.answers = nil
 }
 
@@ -136,13 +125,14 @@ func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 			rec := &recorder{header: http.Header{}, code: http.StatusOK}
 			h(rec, r.WithContext(context.WithoutCancel(r.Context())))
 			a := &answer{code: rec.code, header: rec.header, body: rec.body.Bytes(), readAt: s.now()}
-			stale := false
-			if at, err := time.Parse(time.RFC3339Nano, rec.header.Get(readAtHeader)); err == nil {
-				// The handler answered from state read earlier (the users'
-				// snapshot): keep it only if that state is of this generation.
-				a.readAt, stale = at, !s.api.readIn(gen, at)
+			// A handler that says when its data was read answered from
+			// state it keeps itself (the users' snapshot): serve that time,
+			// and keep nothing here on top of it.
+			at, err := time.Parse(time.RFC3339Nano, rec.header.Get(readAtHeader))
+			if err == nil {
+				a.readAt = at
 			}
-			if !stale && (a.code == http.StatusOK || a.code == http.StatusNotFound) {
+			if err != nil && (a.code == http.StatusOK || a.code == http.StatusNotFound) {
 				s.api.put(key, gen, a)
 			}
 			return a, nil

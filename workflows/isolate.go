@@ -105,7 +105,7 @@ func (iso *isolation) part(ctx workflow.Context, lo, hi int) error {
 	var a *activities.Activities
 	iso.parts++
 	part := iso.parent
-	part.BatchID = fmt.Sprintf("%s/%d", iso.parent.BatchID, iso.parts)
+	part.BatchID = activities.PartID(iso.parent.BatchID, iso.parts)
 	part.LoadDT = iso.parent.LoadDT.Add(time.Duration(iso.parts) * time.Microsecond)
 	split := activities.SplitInput{Parent: iso.parent, Part: part, From: lo, To: hi}
 	if err := workflow.ExecuteActivity(iso.plan.stg, a.SplitBatch, split).Get(ctx, nil); err != nil {
