@@ -88,14 +88,21 @@ func (a *Activities) enrichedOrders(ctx context.Context, batchID string) ([]enri
 }
 
 // loadVaultRows loads v, loaded at ldt, and adds each table's new rows to
-// added: the hubs, the order lines, the other links and the satellites at
-// once on four connections. The vault has no FOREIGN KEYs (migration 014,
-// CONTRACT §6), so nothing waits for the hubs; orderflow verify checks that
-// no link or satellite names a missing hub. Each group is one transaction
-// and every statement is idempotent, so a retry after a partial load
-// completes it without adding a row.
+// added: the hubs first, then the order lines, the other links and the
+// satellites at once on three connections. The vault has no FOREIGN KEYs
+// (migration 014, CONTRACT §6; orderflow verify finds orphans), but the hubs
+// still commit first: a record that makes a hub insert fail then fails
+// before any link or satellite names it, so setting it aside (the safety
+// net) leaves no orphan behind. Each group is one transaction and every
+// statement is idempotent, so a retry after a partial load completes it
+// without adding a row.
 func (a *Activities) loadVaultRows(ctx context.Context, v *vaultRows, ldt time.Time, added map[string]int64) error {
-	groups := [][]stmt{v.orderLineStmts(ldt), v.hubStmts(ldt), v.linkStmts(ldt), v.satStmts(ldt)}
+	hubRows, err := a.loadVault(ctx, v.hubStmts(ldt))
+	if err != nil {
+		return err
+	}
+	maps.Copy(added, hubRows)
+	groups := [][]stmt{v.orderLineStmts(ldt), v.linkStmts(ldt), v.satStmts(ldt)}
 	groupRows := make([]map[string]int64, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, group := range groups {

@@ -232,7 +232,7 @@ func productKeys(products []order.Product) []string {
 	return slices.Compact(keys)
 }
 
-// hubStmts are the hubs' loads.
+// hubStmts are the hubs' loads (they commit before anything that names them).
 func (v *vaultRows) hubStmts(ldt time.Time) []stmt {
 	o := v.orders
 	return []stmt{
