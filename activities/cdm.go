@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
@@ -14,9 +15,10 @@ import (
 // UpsertCdm copies every counter changed since the last copy (this batch's,
 // and any left by a run that failed after EmitCounters) into the marts, with
 // the latest product and category names, and renames the products this
-// batch renamed. Each family is copied in its own transaction under its
-// lock, at once on two connections; it copies current values, so
-// interleaved pipelines leave the marts equal to the counters.
+// batch renamed. The two families are copied at once on two connections,
+// each bucket of users in its own transaction under that bucket's copy lock
+// (copyCounters); it copies current values, so interleaved pipelines leave
+// the marts equal to the counters.
 func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmResult, error) {
 	defer heartbeat(ctx)()
 	var res UpsertCdmResult
@@ -24,29 +26,29 @@ func (a *Activities) UpsertCdm(ctx context.Context, in BatchInput) (UpsertCdmRes
 		return res, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return withCounters(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_products"))
+	g.Go(func() (err error) {
+		res.ProductRows, err = copyCounters(gctx, a.DB.Cdm, productCounters, func(tx pgx.Tx, lo, hi uuid.UUID) (int64, error) {
+			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_products"), lo, hi)
 			if err != nil {
-				return fmt.Errorf("upsert cdm.user_product_counters: %w", err)
+				return 0, fmt.Errorf("upsert cdm.user_product_counters: %w", err)
 			}
-			res.ProductRows = tag.RowsAffected()
-			if tag, err = tx.Exec(gctx, db.Query("cdm_rename_products"), in.Batch.LoadDT); err != nil {
-				return fmt.Errorf("rename products in cdm.user_product_counters: %w", err)
+			renamed, err := tx.Exec(gctx, db.Query("cdm_rename_products"), in.Batch.LoadDT, lo, hi)
+			if err != nil {
+				return 0, fmt.Errorf("rename products in cdm.user_product_counters: %w", err)
 			}
-			res.ProductRows += tag.RowsAffected()
-			return nil
-		}, productCounters)
+			return tag.RowsAffected() + renamed.RowsAffected(), nil
+		})
+		return err
 	})
-	g.Go(func() error {
-		return withCounters(gctx, a.DB.Cdm, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_categories"))
+	g.Go(func() (err error) {
+		res.CategoryRows, err = copyCounters(gctx, a.DB.Cdm, categoryCounters, func(tx pgx.Tx, lo, hi uuid.UUID) (int64, error) {
+			tag, err := tx.Exec(gctx, db.Query("cdm_upsert_categories"), lo, hi)
 			if err != nil {
-				return fmt.Errorf("upsert cdm.user_category_counters: %w", err)
+				return 0, fmt.Errorf("upsert cdm.user_category_counters: %w", err)
 			}
-			res.CategoryRows = tag.RowsAffected()
-			return nil
-		}, categoryCounters)
+			return tag.RowsAffected(), nil
+		})
+		return err
 	})
 	if err := g.Wait(); err != nil {
 		return res, classify(err)

@@ -1,17 +1,14 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -192,51 +189,6 @@ func (a *Activities) EmitCounters(ctx context.Context, in BatchInput) (EmitCount
 	return res, classify(err)
 }
 
-// foldAndEmit folds orders into the per-user counters and publishes the
-// cumulative counters of users and of every user whose counters moved.
-// The two families fold at once, each under its own lock and in its own
-// transaction (each fold is a no-op when repeated, so a retry after one
-// committed is safe); then, under both locks, the users' counters are read
-// and published, so concurrent pipelines publish each user's states in order.
-func (a *Activities) foldAndEmit(ctx context.Context, orders, users []uuid.UUID) (EmitCountersResult, error) {
-	var res EmitCountersResult
-	var moved [2][]uuid.UUID
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		moved[0], err = a.applyCounts(gctx, productCounters, "dds_apply_product_counts", orders)
-		res.ProductChanges = int64(len(moved[0]))
-		return err
-	})
-	g.Go(func() (err error) {
-		moved[1], err = a.applyCounts(gctx, categoryCounters, "dds_apply_category_counts", orders)
-		res.CategoryChanges = int64(len(moved[1]))
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return res, err
-	}
-	touched := slices.Concat(users, moved[0], moved[1])
-	slices.SortFunc(touched, func(x, y uuid.UUID) int { return bytes.Compare(x[:], y[:]) })
-	touched = slices.Compact(touched)
-	err := withCounters(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		recs, err := a.userCounterRecords(ctx, tx, touched)
-		if err != nil {
-			return err
-		}
-		if err := a.Kafka.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("produce %s: %w", a.Settings.Kafka.DdsTopic, err)
-		}
-		res.Users = len(recs)
-		return nil
-	}, productCounters, categoryCounters)
-	if err != nil {
-		return res, err
-	}
-	observe.AddRows("dds.b_user_product_cnt", res.ProductChanges)
-	observe.AddRows("dds.b_user_category_cnt", res.CategoryChanges)
-	return res, nil
-}
-
 // userCounterRecords reads the users' cumulative counters (CONTRACT §7), one
 // dds-service-orders record per user.
 func (a *Activities) userCounterRecords(ctx context.Context, tx pgx.Tx, users []uuid.UUID) ([]*kgo.Record, error) {
@@ -277,63 +229,3 @@ func (a *Activities) userCounterRecords(ctx context.Context, tx pgx.Tx, users []
 	return recs, nil
 }
 
-// A counter family: its tables change under its own lock (counters_lock.sql).
-type counterFamily int
-
-const (
-	productCounters  counterFamily = 1
-	categoryCounters counterFamily = 2
-)
-
-func (f counterFamily) String() string {
-	if f == productCounters {
-		return "product counters"
-	}
-	return "category counters"
-}
-
-// lockName is the family's label in orderflow_shared_lock_held_seconds_total.
-func (f counterFamily) lockName() string {
-	if f == productCounters {
-		return "product_counters"
-	}
-	return "category_counters"
-}
-
-// withCounters runs fn in a transaction of pool that first takes the locks
-// of families (pass them in ascending order, so no two transactions wait on
-// each other); the locks last until it ends. How long each was held goes to
-// observe.LockHeld.
-func withCounters(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error, families ...counterFamily) error {
-	var held []time.Time
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, f := range families {
-			if _, err := tx.Exec(ctx, db.Query("counters_lock"), int(f)); err != nil {
-				return fmt.Errorf("lock %s: %w", f, err)
-			}
-			held = append(held, time.Now())
-		}
-		return fn(tx)
-	})
-	for i, since := range held {
-		observe.LockHeld(families[i].lockName(), time.Since(since))
-	}
-	return err
-}
-
-// applyCounts runs one family's fold (query) for the orders under the
-// family's lock and returns the user of every counter it changed.
-func (a *Activities) applyCounts(ctx context.Context, f counterFamily, query string, orders []uuid.UUID) (users []uuid.UUID, err error) {
-	err = withCounters(ctx, a.DB.Dds, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, db.Query(query), orders)
-		if err != nil {
-			return fmt.Errorf("apply %s: %w", f, err)
-		}
-		users, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		if err != nil {
-			return fmt.Errorf("apply %s: %w", f, err)
-		}
-		return nil
-	}, f)
-	return users, err
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -68,16 +69,37 @@ func (st *stack) lockHeld(ctx context.Context) (map[string]float64, error) {
 	return held, sc.Err()
 }
 
-// lockShares is each shared lock's held time over the drain's wall time.
-func lockShares(d DrainResult) (locks []string, shares []float64) {
-	for lock := range d.LockHeldS {
-		locks = append(locks, lock)
+// lockUse is one lock's time held during a drain. A lock split into buckets
+// (labels "kind/bucket", activities/counters.go) is one row: the bucket held
+// longest bounds the pipelines, the sum says how much work the kind is.
+type lockUse struct {
+	name       string
+	buckets    int
+	maxS, sumS float64
+	share      float64 // maxS over the drain's wall time
+}
+
+// lockUses groups the drain's locks by kind, in name order.
+func lockUses(d DrainResult) []lockUse {
+	byName := map[string]*lockUse{}
+	for label, s := range d.LockHeldS {
+		name, _, _ := strings.Cut(label, "/")
+		u := byName[name]
+		if u == nil {
+			u = &lockUse{name: name}
+			byName[name] = u
+		}
+		u.buckets++
+		u.sumS += s
+		u.maxS = max(u.maxS, s)
 	}
-	slices.Sort(locks)
-	for _, l := range locks {
-		shares = append(shares, safeDiv(d.LockHeldS[l], d.WallS))
+	var uses []lockUse
+	for _, u := range byName {
+		u.share = safeDiv(u.maxS, d.WallS)
+		uses = append(uses, *u)
 	}
-	return locks, shares
+	slices.SortFunc(uses, func(a, b lockUse) int { return strings.Compare(a.name, b.name) })
+	return uses
 }
 
 // limitsTables are the lock shares of every default drain and the floor
@@ -85,15 +107,14 @@ func lockShares(d DrainResult) (locks []string, shares []float64) {
 func limitsTables(r Results) []table {
 	var ts []table
 	locks := table{title: "Locks every shard needs: seconds held during the drain, and the share of its wall time",
-		head:  []string{"orders", "lock", "held s", "share of wall", "pipelines before that lock is always held"},
-		notes: []string{"From the worker's orderflow_shared_lock_held_seconds_total (acquired → end of the transaction). A lock held for a share s of one pipeline's time lets at most 1/s pipelines run before it is held all the time: that is the Amdahl ceiling of adding shards."}}
+		head:  []string{"orders", "lock", "buckets", "held s (bucket held longest)", "held s (all buckets)", "share of wall", "pipelines before that lock is always held"},
+		notes: []string{"From the worker's orderflow_shared_lock_held_seconds_total (acquired → end of the transaction). A lock held for a share s of one pipeline's time lets at most 1/s pipelines run before it is held all the time: that is the Amdahl ceiling of adding shards. Counter work split into buckets of keys takes one lock per bucket: its row shows the bucket held longest, which bounds the pipelines, and the sum over its buckets."}}
 	for _, d := range r.Drain {
 		if !d.isDefault() || len(d.LockHeldS) == 0 {
 			continue
 		}
-		names, shares := lockShares(d)
-		for i, l := range names {
-			locks.add(thousands(d.Orders), l, f(d.LockHeldS[l], 2), pct(shares[i]), f(safeDiv(1, shares[i]), 1))
+		for _, u := range lockUses(d) {
+			locks.add(thousands(d.Orders), u.name, strconv.Itoa(u.buckets), f(u.maxS, 2), f(u.sumS, 2), pct(u.share), f(safeDiv(1, u.share), 1))
 		}
 	}
 	if len(locks.rows) > 0 {
@@ -145,9 +166,9 @@ func limitsTargets(r Results) []Target {
 	if len(largest.LockHeldS) == 0 {
 		ts = append(ts, target(name, goal, "", false))
 	} else {
-		locks, shares := lockShares(largest)
-		i := slices.Index(shares, slices.Max(shares))
-		ts = append(ts, target(name, goal, fmt.Sprintf("%s %s (N=%s; ceiling %.1f×)", locks[i], pct(shares[i]), thousands(largest.Orders), safeDiv(1, shares[i])), shares[i] < targetLockShare))
+		uses := lockUses(largest)
+		top := slices.MaxFunc(uses, func(a, b lockUse) int { return cmp.Compare(a.share, b.share) })
+		ts = append(ts, target(name, goal, fmt.Sprintf("%s %s (N=%s; ceiling %.1f×)", top.name, pct(top.share), thousands(largest.Orders), safeDiv(1, top.share)), top.share < targetLockShare))
 	}
 	return ts
 }

@@ -62,3 +62,22 @@ func TestLimitsTargets(t *testing.T) {
 		t.Errorf("million without its run: %+v", ts)
 	}
 }
+
+// TestLockUsesGroupBuckets: a lock split into buckets is one row, whose
+// share is its longest-held bucket's; a lock without buckets is its own row.
+func TestLockUsesGroupBuckets(t *testing.T) {
+	d := DrainResult{WallS: 10, LockHeldS: map[string]float64{
+		"products_fold/0": 0.5, "products_fold/1": 1.5, "products_fold/7": 1, "names": 0.2,
+	}}
+	uses := lockUses(d)
+	if len(uses) != 2 || uses[0].name != "names" || uses[1].name != "products_fold" {
+		t.Fatalf("lockUses = %+v", uses)
+	}
+	p := uses[1]
+	if p.buckets != 3 || p.maxS != 1.5 || p.sumS != 3 || p.share != 0.15 {
+		t.Errorf("products_fold = %+v, want 3 buckets, longest 1.5 s, sum 3 s, share 0.15", p)
+	}
+	if uses[0].buckets != 1 || uses[0].share != 0.02 {
+		t.Errorf("names = %+v", uses[0])
+	}
+}

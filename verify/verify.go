@@ -5,10 +5,10 @@
 // (cdm.user_*_counters), names included, and checks that no link or
 // satellite names a missing hub (db/queries/verify_orphans.sql).
 //
-// Everything is read in one REPEATABLE READ snapshot taken while both
-// counter families' locks are held (they are released once the snapshot
-// exists), so no pipeline is half-way through a counter fold or a mart copy
-// in what Verify sees. A batch can still be between its vault load and its
+// Everything is read in one REPEATABLE READ snapshot. Every counter fold
+// and mart copy is one transaction (one bucket of keys, one family), so no
+// pipeline is half-way through one in what Verify sees, and Verify takes no
+// lock that could stop a pipeline. A batch can still be between its vault load and its
 // mart copy: a difference it explains (its user is in an order of a batch
 // whose working rows still exist, or its mart row waits to be copied) is
 // reported apart, in InFlight, and is not a mismatch. Run it again when the
@@ -18,7 +18,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,7 +25,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/orderflow/orderflow/db"
 )
 
 // Difference is one counter or name that is not what the vault implies.
@@ -103,50 +101,22 @@ func Run(ctx context.Context, pool *pgxpool.Pool) (Report, error) {
 	return rep, err
 }
 
-// Counter families, as counters_lock.sql numbers them (taken in this order).
-var families = []int{1, 2}
-
 var readOnlySnapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
 // inSnapshot runs each of fns at once, each in its own read-only REPEATABLE
-// READ transaction, all in one snapshot: the first transaction's, taken
-// while its session holds both counter locks (released right after) and
-// exported to the others (pg_export_snapshot). A connection that may still
-// hold a lock is closed, not returned to the pool. A pool of one
-// connection runs fns one after the other in the first transaction.
+// READ transaction, all in one snapshot: the first transaction's, exported
+// to the others (pg_export_snapshot). A pool of one connection runs fns one
+// after the other in the first transaction.
 func inSnapshot(ctx context.Context, pool *pgxpool.Pool, fns ...func(pgx.Tx) error) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	held := 0
-	defer func() {
-		if held > 0 {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-		conn.Release()
-	}()
-	for _, f := range families {
-		held++ // before: a wait that fails may still have taken it
-		if _, err := conn.Exec(ctx, db.Query("verify_lock"), f); err != nil {
-			return fmt.Errorf("verify: lock the counters: %w", err)
-		}
-	}
-	tx, err := conn.BeginTx(ctx, readOnlySnapshot)
+	tx, err := pool.BeginTx(ctx, readOnlySnapshot)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: a no-op
-	// The transaction's first statement takes its snapshot, under the locks.
+	// The transaction's first statement takes its snapshot.
 	var snapshot string
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
 		return fmt.Errorf("verify: take the snapshot: %w", err)
-	}
-	for _, f := range slices.Backward(families) {
-		if _, err := tx.Exec(ctx, db.Query("verify_unlock"), f); err != nil {
-			return fmt.Errorf("verify: unlock the counters: %w", err)
-		}
-		held--
 	}
 	if pool.Config().MaxConns < 2 {
 		// One connection: one after the other, in this transaction.

@@ -1,8 +1,17 @@
--- Every category counter changed since it was last copied into the mart.
-WITH changed AS (
-    UPDATE dds.b_user_category_cnt SET pending = false
-    WHERE pending
-    RETURNING h_user_pk, h_category_pk, order_cnt
+-- Every category counter of one bucket of users ($1, $2: its smallest and
+-- largest user key) changed since it was last copied into the mart. Rows a
+-- running fold holds are skipped (SKIP LOCKED): the fold sets them pending
+-- again, and its own pipeline copies them, so a copy never waits on a fold
+-- and the two never lock rows in opposite orders.
+WITH claimed AS (
+    SELECT h_user_pk, h_category_pk FROM dds.b_user_category_cnt
+    WHERE pending AND h_user_pk BETWEEN $1::uuid AND $2::uuid
+    FOR UPDATE SKIP LOCKED
+), changed AS (
+    UPDATE dds.b_user_category_cnt c SET pending = false
+    FROM claimed k
+    WHERE c.h_user_pk = k.h_user_pk AND c.h_category_pk = k.h_category_pk
+    RETURNING c.h_user_pk, c.h_category_pk, c.order_cnt
 )
 INSERT INTO cdm.user_category_counters (user_id, category_id, category_name, order_cnt)
 SELECT c.h_user_pk, c.h_category_pk, hc.category_name, c.order_cnt

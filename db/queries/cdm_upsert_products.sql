@@ -1,10 +1,19 @@
--- Every product counter changed since it was last copied (pending), with
--- the product's latest name, into the mart; the flag is cleared in the same
--- statement. Rows that already say the same are not rewritten.
-WITH changed AS (
-    UPDATE dds.b_user_product_cnt SET pending = false
-    WHERE pending
-    RETURNING h_user_pk, h_product_pk, order_cnt
+-- Every product counter of one bucket of users ($1, $2: its smallest and
+-- largest user key) changed since it was last copied (pending), with the
+-- product's latest name, into the mart; the flag is cleared in the same
+-- statement. Rows that already say the same are not rewritten. Rows a
+-- running fold holds are skipped (SKIP LOCKED): the fold sets them pending
+-- again, and its own pipeline copies them, so a copy never waits on a fold
+-- and the two never lock rows in opposite orders.
+WITH claimed AS (
+    SELECT h_user_pk, h_product_pk FROM dds.b_user_product_cnt
+    WHERE pending AND h_user_pk BETWEEN $1::uuid AND $2::uuid
+    FOR UPDATE SKIP LOCKED
+), changed AS (
+    UPDATE dds.b_user_product_cnt c SET pending = false
+    FROM claimed k
+    WHERE c.h_user_pk = k.h_user_pk AND c.h_product_pk = k.h_product_pk
+    RETURNING c.h_user_pk, c.h_product_pk, c.order_cnt
 ), names AS (
     SELECT DISTINCT ON (s.h_product_pk) s.h_product_pk, s.name
     FROM dds.s_product_names s

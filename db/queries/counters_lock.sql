@@ -1,6 +1,7 @@
--- The lock of one counter family, held until the transaction ends, so
--- concurrent pipelines apply and copy its changes one at a time:
--- $1 = 1 product counters (dds.b_order_product_counted, dds.b_user_product_cnt,
--- cdm.user_product_counters), 2 category counters (the category tables).
--- A transaction that needs both takes 1, then 2.
-SELECT pg_advisory_xact_lock(1869967212, $1::int)
+-- The family locks of counter work ($1: families, 1 products, 2 categories),
+-- taken shared and held until the transaction ends. Workers of this build
+-- never wait on each other here; they take turns per bucket
+-- (counters_bucket_lock.sql). A worker of an older build takes these locks
+-- exclusively for all its counter work, so during a rolling deploy the two
+-- builds still take turns.
+SELECT count(pg_advisory_xact_lock_shared(1869967212, f)) FROM unnest($1::int[]) AS f

@@ -4,7 +4,9 @@
 -- version, greatest update_ts then latest load, decides everything); the
 -- difference to what it contributed before is applied as +1/-1, so a newer
 -- version naming another user moves the counts. Running it again changes
--- nothing. Returns one row per counter changed, naming its user.
+-- nothing. The caller runs it for one bucket of orders at a time, under
+-- that bucket's lock (activities/counters.go), so no two folds of an order
+-- overlap. Returns one row per counter changed, naming its user.
 -- Every lookup goes through the keys as one array (= ANY(keys)), so each is
 -- an index scan whose cost follows the batch, not the history.
 WITH keys AS (
@@ -68,18 +70,22 @@ WITH keys AS (
     WHERE (c.h_order_pk, c.h_category_pk) = (h.h_order_pk, h.h_category_pk)
       AND NOT EXISTS (SELECT 1 FROM wanted w WHERE (w.h_order_pk, w.h_category_pk) = (h.h_order_pk, h.h_category_pk))
     RETURNING 1
-), updated AS (
-    UPDATE dds.b_user_category_cnt c SET order_cnt = c.order_cnt + d.d, pending = true
+), applied AS (
+    -- one upsert in key order: concurrent folds of other buckets that move
+    -- the same counter wait on its row instead of inserting it twice, and
+    -- never lock two rows in opposite orders. The proposed row carries the
+    -- delta's size in order_cnt (PostgreSQL checks order_cnt >= 0 on it
+    -- before it looks for the conflict) and its sign in pending.
+    INSERT INTO dds.b_user_category_cnt AS c (h_user_pk, h_category_pk, order_cnt, pending)
+    SELECT d.h_user_pk, d.h_category_pk, abs(d.d), d.d > 0
     FROM delta d
-    WHERE c.h_user_pk = d.h_user_pk AND c.h_category_pk = d.h_category_pk
+    -- a take-back from a counter that is not there (it cannot be below 0)
+    -- changes nothing, as an UPDATE of no row would
+    WHERE d.d > 0 OR EXISTS (SELECT 1 FROM dds.b_user_category_cnt x WHERE x.h_user_pk = d.h_user_pk AND x.h_category_pk = d.h_category_pk)
+    ORDER BY d.h_user_pk, d.h_category_pk
+    ON CONFLICT (h_user_pk, h_category_pk) DO UPDATE
+    SET order_cnt = c.order_cnt + CASE WHEN EXCLUDED.pending THEN EXCLUDED.order_cnt ELSE -EXCLUDED.order_cnt END,
+        pending = true
     RETURNING c.h_user_pk
-), inserted AS (
-    INSERT INTO dds.b_user_category_cnt (h_user_pk, h_category_pk, order_cnt, pending)
-    SELECT d.h_user_pk, d.h_category_pk, d.d, true
-    FROM delta d
-    WHERE NOT EXISTS (SELECT 1 FROM dds.b_user_category_cnt c WHERE c.h_user_pk = d.h_user_pk AND c.h_category_pk = d.h_category_pk)
-    RETURNING h_user_pk
 )
-SELECT h_user_pk FROM updated
-UNION ALL
-SELECT h_user_pk FROM inserted
+SELECT h_user_pk FROM applied

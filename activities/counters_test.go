@@ -1,0 +1,144 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/orderflow/orderflow/db"
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/vault"
+)
+
+// TestBucketsAreKeyRanges: bucketRange(b) holds exactly the keys bucketOf
+// puts in b, the ranges follow each other in key order, and PostgreSQL's
+// uuid order (which the copies' BETWEEN uses) agrees with it.
+func TestBucketsAreKeyRanges(t *testing.T) {
+	keys := make([]uuid.UUID, 0, 2000)
+	for i := range 2000 {
+		keys = append(keys, vault.Hub("user-"+uuid.NewString()[:8]+string(rune('a'+i%26))))
+	}
+	for b := range counterBuckets {
+		lo, hi := bucketRange(b)
+		if bucketOf(lo) != b || bucketOf(hi) != b {
+			t.Errorf("bucket %d: its range [%s, %s] starts or ends in another bucket", b, lo, hi)
+		}
+		if b > 0 {
+			_, prevHi := bucketRange(b - 1)
+			next := prevHi
+			for i := len(next) - 1; i >= 0; i-- { // prevHi + 1
+				next[i]++
+				if next[i] != 0 {
+					break
+				}
+			}
+			if next != lo {
+				t.Errorf("bucket %d starts at %s, want right after bucket %d's end %s", b, lo, b-1, prevHi)
+			}
+		}
+		for _, k := range keys {
+			in := bytes.Compare(k[:], lo[:]) >= 0 && bytes.Compare(k[:], hi[:]) <= 0
+			if in != (bucketOf(k) == b) {
+				t.Fatalf("key %s: in range of bucket %d = %v, bucketOf = %d", k, b, in, bucketOf(k))
+			}
+		}
+	}
+	split := byBucket(keys)
+	total := 0
+	for _, ks := range split {
+		total += len(ks)
+	}
+	if total != len(keys) {
+		t.Errorf("byBucket kept %d of %d keys", total, len(keys))
+	}
+
+	ctx := context.Background()
+	pool, err := db.Open(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	for b := range counterBuckets {
+		lo, hi := bucketRange(b)
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM unnest($1::uuid[]) k WHERE k BETWEEN $2::uuid AND $3::uuid`, keys, lo, hi).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(split[b]) {
+			t.Errorf("bucket %d: PostgreSQL finds %d keys in its range, Go %d", b, n, len(split[b]))
+		}
+	}
+}
+
+// TestFoldsTakeTurnsPerBucket: while another pipeline's transaction holds
+// the product fold lock of one bucket of orders, a fold of an order in that
+// bucket waits for it, and a fold of an order in another bucket does not.
+func TestFoldsTakeTurnsPerBucket(t *testing.T) {
+	ctx := context.Background()
+	_, pool := testenv.MigratedPostgres(t)
+	a := &Activities{DB: Pools{Dds: pool}}
+	var inHeld, inOther uuid.UUID
+	for i := 0; inHeld == uuid.Nil || inOther == uuid.Nil; i++ {
+		k := vault.Hub("order-" + uuid.NewString())
+		switch {
+		case bucketOf(k) == 3 && inHeld == uuid.Nil:
+			inHeld = k
+		case bucketOf(k) != 3 && inOther == uuid.Nil:
+			inOther = k
+		}
+	}
+
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	held := counterLock{kind: foldProducts, bucket: 3, families: []counterFamily{productCounters}}
+	if _, err := other.Exec(ctx, db.Query("counters_lock"), []int32{int32(productCounters)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(ctx, db.Query("counters_bucket_lock"), held.key()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another bucket: done while the lock is held.
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := a.applyCounts(octx, productCounters, []uuid.UUID{inOther}); err != nil {
+		t.Fatalf("a fold of another bucket: %v", err)
+	}
+	// A category fold of the same bucket: another lock, done too.
+	if _, err := a.applyCounts(octx, categoryCounters, []uuid.UUID{inHeld}); err != nil {
+		t.Fatalf("a category fold of the held bucket: %v", err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.applyCounts(ctx, productCounters, []uuid.UUID{inHeld})
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("the fold of the held bucket did not wait for its lock (err %v)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fold of the held bucket neither waited nor finished within 10s")
+		}
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
