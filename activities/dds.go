@@ -228,4 +228,3 @@ func (a *Activities) userCounterRecords(ctx context.Context, tx pgx.Tx, users []
 	}
 	return recs, nil
 }
-
