@@ -17,23 +17,31 @@ import (
 	"github.com/orderflow/orderflow/observe"
 )
 
-// counterBuckets is how many key ranges the counter work is split into, each
-// under its own lock, so that concurrent pipelines (shards) take turns per
-// range rather than per family: a pipeline folding range 3 does not stop
-// another from folding range 4. Every worker must use the same number.
-const counterBuckets = 8
+// bucketBits is how many leading bits of a hub key name its bucket: the
+// counter work is split into counterBuckets key ranges, each under its own
+// lock, so that concurrent pipelines (shards) take turns per range rather
+// than per family: a pipeline folding range 2 does not stop another from
+// folding range 3. Every worker must use the same number (a rolling deploy
+// that changes it lets two builds fold one order at once). Four buckets
+// bring the most-held lock under 10 % of a batch (docs/BENCHMARKS.md); each
+// more bucket costs a statement and repeats counter updates a user's orders
+// in several buckets share.
+const (
+	bucketBits     = 2
+	counterBuckets = 1 << bucketBits
+)
 
-// bucketOf is the bucket of a hub key: its top three bits, so a bucket is a
-// contiguous range of keys (bucketRange) that an index scans.
-func bucketOf(k uuid.UUID) int { return int(k[0]) >> 5 }
+// bucketOf is the bucket of a hub key: its leading bucketBits bits, so a
+// bucket is a contiguous range of keys (bucketRange) that an index scans.
+func bucketOf(k uuid.UUID) int { return int(k[0]) >> (8 - bucketBits) }
 
 // bucketRange is the smallest and the largest key of bucket b.
 func bucketRange(b int) (lo, hi uuid.UUID) {
 	for i := range hi {
 		hi[i] = 0xff
 	}
-	lo[0] = byte(b << 5)
-	hi[0] = byte(b<<5 | 0x1f)
+	lo[0] = byte(b << (8 - bucketBits))
+	hi[0] = lo[0] | byte(1<<(8-bucketBits)-1)
 	return lo, hi
 }
 
@@ -90,7 +98,8 @@ type counterLock struct {
 	families []counterFamily
 }
 
-func (l counterLock) key() int { return int(l.kind)*counterBuckets + l.bucket }
+// key is the lock's key in counters_bucket_lock.sql: 16 per kind.
+func (l counterLock) key() int { return int(l.kind)*16 + l.bucket }
 
 // name labels the lock in orderflow_shared_lock_held_seconds_total.
 func (l counterLock) name() string { return lockKindNames[l.kind] + "/" + strconv.Itoa(l.bucket) }

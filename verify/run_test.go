@@ -73,7 +73,7 @@ func TestVerifyDoesNotWaitForAFold(t *testing.T) {
 	if _, err := tx.Exec(ctx, db.Query("counters_lock"), []int32{1, 2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, db.Query("counters_bucket_lock"), 8); err != nil {
+	if _, err := tx.Exec(ctx, db.Query("counters_bucket_lock"), 16); err != nil {
 		t.Fatal(err)
 	}
 	// Half a fold: the counter moved, the mart not yet (same transaction).

@@ -79,7 +79,9 @@ WITH keys AS (
     FROM delta d
     -- a take-back from a counter that is not there (it cannot be below 0)
     -- changes nothing, as an UPDATE of no row would
-    WHERE d.d > 0 OR EXISTS (SELECT 1 FROM dds.b_user_product_cnt x WHERE x.h_user_pk = d.h_user_pk AND x.h_product_pk = d.h_product_pk)
+    -- (a scalar subquery with LIMIT, so it is one index lookup per take-back,
+    -- never a hashed scan of the whole table)
+    WHERE d.d > 0 OR (SELECT true FROM dds.b_user_product_cnt x WHERE x.h_user_pk = d.h_user_pk AND x.h_product_pk = d.h_product_pk LIMIT 1)
     ORDER BY d.h_user_pk, d.h_product_pk
     ON CONFLICT (h_user_pk, h_product_pk) DO UPDATE
     SET order_cnt = c.order_cnt + CASE WHEN EXCLUDED.pending THEN EXCLUDED.order_cnt ELSE -EXCLUDED.order_cnt END,
