@@ -142,3 +142,87 @@ func TestFoldsTakeTurnsPerBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFoldsWaitForAnOlderBuildsFamilyLock: a worker of a build before the
+// bucket locks folds under its family's lock taken exclusively; during a
+// rolling deploy a fold of this build waits for it (it takes that lock
+// shared), so the two builds never fold one order at once.
+func TestFoldsWaitForAnOlderBuildsFamilyLock(t *testing.T) {
+	ctx := context.Background()
+	_, pool := testenv.MigratedPostgres(t)
+	a := &Activities{DB: Pools{Dds: pool}}
+	old, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Rollback(ctx)
+	if _, err := old.Exec(ctx, `SELECT pg_advisory_xact_lock(1869967212, $1::int)`, int(productCounters)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.applyCounts(ctx, productCounters, []uuid.UUID{vault.Hub("order-1")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the fold did not wait for the older build's family lock (err %v)", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := old.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fold still waits after the older build's lock was released")
+	}
+}
+
+// TestFoldTakesBackWithoutGoingBelowZero: an order that no longer
+// contributes (here: gone from the vault) is taken back from its user's
+// counter, which is pending again; a take-back from a counter that is not
+// there changes nothing (PostgreSQL checks order_cnt >= 0 on the upsert's
+// proposed row, which is why it carries the delta's size, not its sign).
+func TestFoldTakesBackWithoutGoingBelowZero(t *testing.T) {
+	ctx := context.Background()
+	_, pool := testenv.MigratedPostgres(t)
+	a := &Activities{DB: Pools{Dds: pool}}
+	user, product := vault.Hub("user-1"), vault.Hub("product-1")
+	counted, missing := vault.Hub("order-1"), vault.Hub("order-2")
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`INSERT INTO dds.b_order_product_counted (h_order_pk, h_product_pk, h_user_pk) VALUES ($1, $3, $4), ($2, $3, $5)`,
+		counted, missing, product, user, vault.Hub("user-2"))
+	exec(`INSERT INTO dds.b_user_product_cnt (h_user_pk, h_product_pk, order_cnt, pending) VALUES ($1, $2, 3, false)`, user, product)
+
+	moved, err := a.applyCounts(ctx, productCounters, []uuid.UUID{counted, missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moved) != 1 || moved[0] != user {
+		t.Errorf("moved users %v, want only %s", moved, user)
+	}
+	var cnt int
+	var pending bool
+	if err := pool.QueryRow(ctx, `SELECT order_cnt, pending FROM dds.b_user_product_cnt WHERE h_user_pk = $1 AND h_product_pk = $2`, user, product).Scan(&cnt, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if cnt != 2 || !pending {
+		t.Errorf("counter after the take-back: %d (pending %v), want 2, pending", cnt, pending)
+	}
+	var rows, left int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM dds.b_user_product_cnt), (SELECT count(*) FROM dds.b_order_product_counted)`).Scan(&rows, &left); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || left != 0 {
+		t.Errorf("%d counters (want 1: none made for the missing one), %d counted rows left (want 0)", rows, left)
+	}
+}

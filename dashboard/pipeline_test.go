@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -126,7 +127,7 @@ func TestPipelineTagsAPIAndDashboard(t *testing.T) {
 	})
 
 	t.Run("api", func(t *testing.T) {
-		checkUsersAPI(t, base, want, rules)
+		checkUsersAPI(t, base, want, rules, func(id string) string { return explainUser(s.pool, id) })
 		checkTopAPI(t, base, want)
 		checkTagsAPI(t, base, want, rules)
 	})
@@ -223,4 +224,22 @@ func waitServing(t *testing.T, base string, served <-chan error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// explainUser says what the warehouse holds of a user the API did not
+// find: their hub row, the orders stg.order_events keeps for them, and the
+// rejected messages that name them.
+func explainUser(pool *pgxpool.Pool, id string) string {
+	ctx := context.Background()
+	var hub, orders, rejected int
+	var objects []int64
+	err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM dds.h_user WHERE user_id = $1),
+		(SELECT count(*) FROM stg.order_events WHERE payload->'user'->>'id' = $1),
+		(SELECT coalesce(array_agg(object_id), '{}') FROM stg.order_events WHERE payload->'user'->>'id' = $1),
+		(SELECT count(*) FROM stg.rejected_messages WHERE position(convert_to($1, 'UTF8') IN raw) > 0)`, id).Scan(&hub, &orders, &objects, &rejected)
+	if err != nil {
+		return "explain: " + err.Error()
+	}
+	return fmt.Sprintf("warehouse: %d h_user rows, %d orders in stg.order_events %v, %d rejected messages name them", hub, orders, objects, rejected)
 }

@@ -29,8 +29,13 @@ type Expected struct {
 	Orders       int // distinct loadable object_ids
 	// Users holds every user some loadable version names, current or not:
 	// the vault keeps every user it saw, and a batch that moves an order
-	// away from a user touches that user too.
-	Users    map[string]bool
+	// away from a user touches that user too. A version superseded by a
+	// later one in the same batch is never loaded (CONTRACT §6), so a user
+	// only such versions name may be missing from the vault: Owners are
+	// the users the vault always holds.
+	Users map[string]bool
+	// Owners holds every user the current version of some order names.
+	Owners   map[string]bool
 	Rejected map[int]string // index in msgs -> WantReason
 }
 
@@ -68,6 +73,7 @@ func (w *World) Expect(msgs []Message) Expected {
 		UserCategories: map[[2]string]int{},
 		ProductNames:   map[string]string{},
 		Users:          map[string]bool{},
+		Owners:         map[string]bool{},
 		Rejected:       map[int]string{},
 	}
 	menus := map[string]refdata.Restaurant{}
@@ -111,6 +117,7 @@ func (w *World) Expect(msgs []Message) Expected {
 	e.Orders = len(current)
 	for _, v := range current {
 		p := v.order.Payload
+		e.Owners[p.User.ID] = true
 		if p.FinalStatus != StatusClosed {
 			continue
 		}

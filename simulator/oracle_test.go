@@ -53,7 +53,7 @@ func smallWorld() (w *World, a, b refdata.MenuItem) {
 func TestExpectHandBuilt(t *testing.T) {
 	w, a, b := smallWorld()
 	r := w.Restaurants[0]
-	u1, u2, unk := w.Users[0].ID, w.Users[1].ID, "ffffffffffffffffffffffff"
+	u1, u2, u3, unk := w.Users[0].ID, w.Users[1].ID, w.Users[2].ID, "ffffffffffffffffffffffff"
 	ab, onlyA, onlyB := []refdata.MenuItem{a, b}, []refdata.MenuItem{a}, []refdata.MenuItem{b}
 	ok := func(v []byte) Message { return Message{Value: v} }
 	msgs := []Message{
@@ -69,6 +69,8 @@ func TestExpectHandBuilt(t *testing.T) {
 		ok(orderJSON(6, u2, r, onlyA, "CANCELLED", "2024-09-20 13:00:00")),                                                             // 9: F
 		ok(orderJSON(6, u2, r, onlyA, "CLOSED", "2024-09-20 13:00:00")),                                                                // 10: F tie, later wins
 		{Value: orderJSON(7, u1, w.missing, w.missing.Menu[:1], "CLOSED", "2024-09-20 13:00:00"), WantReason: ReasonUnknownRestaurant}, // 11
+		ok(orderJSON(8, u3, r, onlyA, "CLOSED", "2024-09-20 09:00:00")),                                                                // 12: G v1, u3's only order
+		ok(orderJSON(8, u1, r, onlyA, "CANCELLED", "2024-09-20 09:30:00")),                                                             // 13: G v2 moves it to u1
 	}
 	got := w.Expect(msgs)
 	want := Expected{
@@ -77,8 +79,9 @@ func TestExpectHandBuilt(t *testing.T) {
 			{u1, a.Category}: 1, {unk, a.Category}: 1, {u2, b.Category}: 1, {u2, a.Category}: 1,
 		},
 		ProductNames: map[string]string{a.ID: a.Name, b.ID: b.Name},
-		Orders:       6,
-		Users:        map[string]bool{u1: true, u2: true, unk: true},
+		Orders:       7,
+		Users:        map[string]bool{u1: true, u2: true, u3: true, unk: true},
+		Owners:       map[string]bool{u1: true, u2: true, unk: true},
 		Rejected:     map[int]string{8: ReasonMalformedJSON, 11: ReasonUnknownRestaurant},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -150,6 +153,9 @@ func TestExpectOwnerMoves(t *testing.T) {
 				ids[o.ObjectID] = true
 				if !e.Users[o.Payload.User.ID] {
 					t.Errorf("%s: user %s of a loaded version is not in Users", name, o.Payload.User.ID)
+				}
+				if e.Owners[o.Payload.User.ID] && !e.Users[o.Payload.User.ID] {
+					t.Errorf("%s: owner %s is not in Users", name, o.Payload.User.ID)
 				}
 			}
 			if e.Orders != len(ids) {
