@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/db"
 	"github.com/orderflow/orderflow/internal/testenv"
@@ -120,20 +121,8 @@ func TestFoldsTakeTurnsPerBucket(t *testing.T) {
 		_, err := a.applyCounts(ctx, productCounters, []uuid.UUID{inHeld})
 		done <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for waiting := 0; waiting == 0; {
-		select {
-		case err := <-done:
-			t.Fatalf("the fold of the held bucket did not wait for its lock (err %v)", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the fold of the held bucket neither waited nor finished within 10s")
-		}
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !waitForAdvisoryWaiter(t, pool, func() bool { return len(done) > 0 }, "the fold of the held bucket") {
+		t.Fatalf("the fold of the held bucket did not wait for its lock (err %v)", <-done)
 	}
 	if err := other.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -225,4 +214,26 @@ func TestFoldTakesBackWithoutGoingBelowZero(t *testing.T) {
 	if rows != 1 || left != 0 {
 		t.Errorf("%d counters (want 1: none made for the missing one), %d counted rows left (want 0)", rows, left)
 	}
+}
+
+// waitForAdvisoryWaiter waits until some session waits for an advisory lock
+// (true) or finished says the caller's work is done without waiting
+// (false); after 10 s it fails the test, naming what.
+func waitForAdvisoryWaiter(t *testing.T, pool *pgxpool.Pool, finished func() bool, what string) bool {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !finished() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s neither waited on its lock nor finished within 10s", what)
+		}
+		var waiting int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }

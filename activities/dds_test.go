@@ -61,16 +61,7 @@ func TestNameSatellitesTakeTurns(t *testing.T) {
 
 	// Commit the other pipeline once loadVault waits on the lock (or has
 	// already finished, which is the failure this test looks for).
-	deadline := time.Now().Add(10 * time.Second)
-	for waiting := 0; waiting == 0 && len(done) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("loadVault neither waited on the names lock nor finished within 10s")
-		}
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForAdvisoryWaiter(t, pool, func() bool { return len(done) > 0 }, "loadVault")
 	if err := other.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
