@@ -69,6 +69,16 @@ func (f counterFamily) String() string {
 	return "category counters"
 }
 
+// familyWork names each family's fold query and the lock kinds of its fold
+// and its mart copy.
+var familyWork = map[counterFamily]struct {
+	foldQuery  string
+	fold, copy lockKind
+}{
+	productCounters:  {"dds_apply_product_counts", foldProducts, copyProducts},
+	categoryCounters: {"dds_apply_category_counts", foldCategories, copyCategories},
+}
+
 // lockKind is one kind of counter work that concurrent pipelines do one at a
 // time per bucket (counters_bucket_lock.sql): a family's fold (buckets of
 // order keys), a family's mart copy and the publication (buckets of user keys).
@@ -82,42 +92,44 @@ const (
 	publishCounters
 )
 
-var lockKindNames = map[lockKind]string{
-	foldProducts: "products_fold", foldCategories: "categories_fold",
-	copyProducts: "products_copy", copyCategories: "categories_copy",
-	publishCounters: "counters_publish",
+// lockKinds names each kind (its label in
+// orderflow_shared_lock_held_seconds_total) and the counter families whose
+// family lock it takes shared (counters_lock.sql), so that a worker of a
+// build before the bucket locks, which takes it exclusively, still takes
+// turns with it.
+var lockKinds = map[lockKind]struct {
+	name     string
+	families []int32
+}{
+	foldProducts:    {"products_fold", []int32{int32(productCounters)}},
+	foldCategories:  {"categories_fold", []int32{int32(categoryCounters)}},
+	copyProducts:    {"products_copy", []int32{int32(productCounters)}},
+	copyCategories:  {"categories_copy", []int32{int32(categoryCounters)}},
+	publishCounters: {"counters_publish", []int32{int32(productCounters), int32(categoryCounters)}},
 }
 
 // counterLock is one bucket's lock of one kind of counter work.
 type counterLock struct {
 	kind   lockKind
 	bucket int
-	// families are the counter families whose family lock the work takes
-	// shared (counters_lock.sql), so that a worker of a build before the
-	// bucket locks, which takes it exclusively, still takes turns with it.
-	families []counterFamily
 }
 
 // key is the lock's key in counters_bucket_lock.sql: 16 per kind.
 func (l counterLock) key() int { return int(l.kind)*16 + l.bucket }
 
 // name labels the lock in orderflow_shared_lock_held_seconds_total.
-func (l counterLock) name() string { return lockKindNames[l.kind] + "/" + strconv.Itoa(l.bucket) }
+func (l counterLock) name() string { return lockKinds[l.kind].name + "/" + strconv.Itoa(l.bucket) }
 
 // withCounterLock runs fn in a transaction of pool that first takes l (its
-// families' locks shared, then its bucket's); they last until it ends. How
-// long the bucket's lock was held goes to observe.LockHeld.
+// families' locks shared, then its bucket's, in one round trip); they last
+// until it ends. How long the bucket's lock was held goes to observe.LockHeld.
 func withCounterLock(ctx context.Context, pool *pgxpool.Pool, l counterLock, fn func(pgx.Tx) error) error {
 	var held time.Time
-	families := make([]int32, len(l.families))
-	for i, f := range l.families {
-		families[i] = int32(f)
-	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, db.Query("counters_lock"), families); err != nil {
-			return fmt.Errorf("lock %s: %w", l.name(), err)
-		}
-		if _, err := tx.Exec(ctx, db.Query("counters_bucket_lock"), l.key()); err != nil {
+		locks := &pgx.Batch{}
+		locks.Queue(db.Query("counters_lock"), lockKinds[l.kind].families)
+		locks.Queue(db.Query("counters_bucket_lock"), l.key())
+		if err := tx.SendBatch(ctx, locks).Close(); err != nil {
 			return fmt.Errorf("lock %s: %w", l.name(), err)
 		}
 		held = time.Now()
@@ -161,8 +173,7 @@ func (a *Activities) foldAndEmit(ctx context.Context, orders, users []uuid.UUID)
 		if len(keys) == 0 {
 			continue
 		}
-		lock := counterLock{kind: publishCounters, bucket: b, families: []counterFamily{productCounters, categoryCounters}}
-		err := withCounterLock(ctx, a.DB.Dds, lock, func(tx pgx.Tx) error {
+		err := withCounterLock(ctx, a.DB.Dds, counterLock{kind: publishCounters, bucket: b}, func(tx pgx.Tx) error {
 			recs, err := a.userCounterRecords(ctx, tx, keys)
 			if err != nil {
 				return err
@@ -185,16 +196,13 @@ func (a *Activities) foldAndEmit(ctx context.Context, orders, users []uuid.UUID)
 // applyCounts runs one family's fold for the orders, bucket by bucket of
 // order keys, and returns the user of every counter it changed.
 func (a *Activities) applyCounts(ctx context.Context, f counterFamily, orders []uuid.UUID) (users []uuid.UUID, err error) {
-	query, kind := "dds_apply_product_counts", foldProducts
-	if f == categoryCounters {
-		query, kind = "dds_apply_category_counts", foldCategories
-	}
+	work := familyWork[f]
 	for b, keys := range byBucket(orders) {
 		if len(keys) == 0 {
 			continue
 		}
-		err := withCounterLock(ctx, a.DB.Dds, counterLock{kind: kind, bucket: b, families: []counterFamily{f}}, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, db.Query(query), keys)
+		err := withCounterLock(ctx, a.DB.Dds, counterLock{kind: work.fold, bucket: b}, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, db.Query(work.foldQuery), keys)
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", f, err)
 			}
@@ -217,14 +225,10 @@ func (a *Activities) applyCounts(ctx context.Context, f counterFamily, orders []
 // lock: fn gets the bucket's smallest and largest user key and returns the
 // rows it changed.
 func copyCounters(ctx context.Context, pool *pgxpool.Pool, f counterFamily, fn func(tx pgx.Tx, lo, hi uuid.UUID) (int64, error)) (int64, error) {
-	kind := copyProducts
-	if f == categoryCounters {
-		kind = copyCategories
-	}
 	var changed int64
 	for b := range counterBuckets {
 		lo, hi := bucketRange(b)
-		err := withCounterLock(ctx, pool, counterLock{kind: kind, bucket: b, families: []counterFamily{f}}, func(tx pgx.Tx) error {
+		err := withCounterLock(ctx, pool, counterLock{kind: familyWork[f].copy, bucket: b}, func(tx pgx.Tx) error {
 			n, err := fn(tx, lo, hi)
 			changed += n
 			return err

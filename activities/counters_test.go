@@ -97,7 +97,7 @@ func TestFoldsTakeTurnsPerBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Rollback(ctx)
-	held := counterLock{kind: foldProducts, bucket: 3, families: []counterFamily{productCounters}}
+	held := counterLock{kind: foldProducts, bucket: 3}
 	if _, err := other.Exec(ctx, db.Query("counters_lock"), []int32{int32(productCounters)}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,12 @@
 //
 // Everything is read in one REPEATABLE READ snapshot. Every counter fold
 // and mart copy is one transaction (one bucket of keys, one family), so no
-// pipeline is half-way through one in what Verify sees, and Verify takes no
-// lock that could stop a pipeline. A batch can still be between its vault load and its
-// mart copy: a difference it explains (its user is in an order of a batch
-// whose working rows still exist, or its mart row waits to be copied) is
-// reported apart, in InFlight, and is not a mismatch. Run it again when the
-// pipeline is idle to see those settle.
+// pipeline is half-way through one in what Verify sees, and Verify takes
+// no lock that could stop a pipeline. A batch can still be between its
+// vault load and its mart copy: a difference it explains (its user is in an
+// order of a batch whose working rows still exist, or its mart row waits to
+// be copied) is reported apart, in InFlight, and is not a mismatch. Run it
+// again when the pipeline is idle to see those settle.
 package verify
 
 import (
